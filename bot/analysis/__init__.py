@@ -1,0 +1,1 @@
+"""Read-only analysis of a Python codebase: index, public API, tests and conventions."""

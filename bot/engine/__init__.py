@@ -1,0 +1,1 @@
+"""The pipeline that orchestrates analysis, generation, validation, sandbox runs and proposals."""

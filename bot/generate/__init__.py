@@ -1,0 +1,1 @@
+"""Generation of candidate modifications: rule codemods and the LLM provider."""

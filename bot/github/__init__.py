@@ -1,0 +1,1 @@
+"""GitHub App: authentication, webhook verification, event routing and comment commands."""

@@ -1,0 +1,1 @@
+"""Static safety validation and scoring of suggestions."""

@@ -1,0 +1,1 @@
+"""Hardened Docker execution of untrusted code."""

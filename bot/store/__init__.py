@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, sessions, the job queue and migrations."""

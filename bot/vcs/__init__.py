@@ -1,0 +1,1 @@
+"""Git workspaces, signing, branches and reverts."""

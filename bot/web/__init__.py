@@ -1,0 +1,1 @@
+"""The aiohttp application: webhook route, REST API, health and metrics."""
