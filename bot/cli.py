@@ -90,6 +90,7 @@ def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     e.set_defaults(handler=_lazy("bot.sandbox.command", "exec_command"))
     b = ssub.add_parser("build-image", help="build the sandbox base image with no registry")
     b.add_argument("--tag", default=None, help="image name (default SELFMOD_SANDBOX_IMAGE)")
+    b.add_argument("--force", action="store_true", help="rebuild even when the image exists")
     b.set_defaults(handler=_lazy("bot.sandbox.command", "build_image_command"))
 
 
