@@ -34,6 +34,7 @@ class Settings:
     github: GitHubAppSettings | None = None
     github_error: str | None = None
     github_api_url: str = DEFAULT_GITHUB_API_URL
+    github_app_slug: str = "agent-self-modify"
     openai_base_url: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)
     openai_model: str = "gpt-4o-mini"
@@ -81,6 +82,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         github=github,
         github_error=github_error,
         github_api_url=api_url,
+        github_app_slug=env.get("SELFMOD_GITHUB_APP_SLUG") or "agent-self-modify",
         openai_base_url=openai_base_url,
         openai_api_key=env.get("OPENAI_API_KEY") or None,
         openai_model=env.get("SELFMOD_OPENAI_MODEL") or "gpt-4o-mini",

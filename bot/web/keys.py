@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from gidgethub.routing import Router
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
@@ -12,3 +13,4 @@ SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 QUEUE = web.AppKey("queue", JobQueue)
+ROUTER = web.AppKey("github_router", Router)

@@ -1,0 +1,96 @@
+"""GitHub API calls that survive 5xx answers and secondary rate limits."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+from gidgethub.aiohttp import GitHubAPI
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ATTEMPTS = 4
+DEFAULT_BACKOFF_SECONDS = 0.5
+# A wait longer than this is not worth holding a worker for: the job queue retries later.
+MAX_WAIT_SECONDS = 60.0
+
+
+def build_retry_delay(status: int, headers: Mapping[str, str], attempt: int, *, now: float,
+                      backoff: float = DEFAULT_BACKOFF_SECONDS) -> float | None:
+    """Return how long to wait before retrying this answer, or None when it is final.
+
+    5xx answers back off exponentially; 403/429 are retried only when GitHub says they are
+    rate limits (`Retry-After`, or `x-ratelimit-remaining: 0` with `x-ratelimit-reset`).
+    """
+    if status >= 500:
+        return _bounded(_retry_after(headers, now) or backoff * 2 ** (attempt - 1))
+    if status not in (403, 429):
+        return None
+    retry_after = _retry_after(headers, now)
+    if retry_after is not None:
+        return _bounded(retry_after)
+    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
+        try:
+            reset = float(headers["x-ratelimit-reset"])
+        except ValueError:
+            return None
+        return _bounded(max(0.0, reset - now) + 1.0)
+    if status == 429:
+        return _bounded(backoff * 2 ** (attempt - 1))
+    return None
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _bounded(seconds: float) -> float | None:
+    return seconds if seconds <= MAX_WAIT_SECONDS else None
+
+
+class RetryingGitHubAPI(GitHubAPI):
+    """gidgethub's aiohttp client, retrying transient failures with backoff and a limit."""
+
+    def __init__(self, session: aiohttp.ClientSession, requester: str, *,
+                 attempts: int = DEFAULT_ATTEMPTS, backoff: float = DEFAULT_BACKOFF_SECONDS,
+                 clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+        super().__init__(session, requester, **kwargs)
+        self._attempts = attempts
+        self._backoff = backoff
+        self._clock = clock
+
+    async def _request(self, method: str, url: str, headers: Mapping[str, str],
+                       body: bytes = b"") -> tuple[int, Mapping[str, str], bytes]:
+        """Send the request, retrying what GitHub says is transient."""
+        attempt = 1
+        while True:
+            try:
+                status, response_headers, data = await super()._request(
+                    method, url, headers, body)
+            except (aiohttp.ClientConnectionError, TimeoutError):
+                if attempt >= self._attempts:
+                    raise
+                delay: float | None = self._backoff * 2 ** (attempt - 1)
+            else:
+                delay = build_retry_delay(status, response_headers, attempt,
+                                          now=self._clock(), backoff=self._backoff)
+                if delay is None or attempt >= self._attempts:
+                    return status, response_headers, data
+                log.warning("GitHub answered %s to %s %s; retry %d in %.1fs",
+                            status, method, url, attempt, delay)
+            await self.sleep(delay or 0.0)
+            attempt += 1

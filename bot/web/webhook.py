@@ -1,0 +1,98 @@
+"""POST /webhook: verify, parse, record and enqueue a GitHub delivery, then answer at once."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from gidgethub import sansio
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.clock import utcnow
+from bot.github.dispatch import GITHUB_EVENT_JOB, build_event_payload
+from bot.github.router import is_handled
+from bot.github.signature import is_valid_signature
+from bot.store.models import WebhookDelivery
+from bot.web.keys import ENGINE, QUEUE, ROUTER, SETTINGS
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+# GitHub caps webhook payloads at 25 MB.
+MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
+
+
+@routes.post("/webhook")
+async def webhook(request: web.Request) -> web.Response:
+    """Receive one delivery: 401 unsigned, 400 malformed, 200 ping, 202 queued or ignored."""
+    github = request.app[SETTINGS].github
+    if github is None:
+        return _answer(503, "the GitHub App is not configured")
+    if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
+        return _answer(413, "payload larger than 25 MiB")
+    body = await request.read()
+    # The signature is checked on the raw bytes before anything is parsed.
+    if not is_valid_signature(body, request.headers.get("X-Hub-Signature-256"),
+                              github.webhook_secret):
+        return _answer(401, "missing or wrong X-Hub-Signature-256")
+    event_name = request.headers.get("X-GitHub-Event", "")
+    delivery_id = request.headers.get("X-GitHub-Delivery", "")
+    if not event_name or not delivery_id or len(delivery_id) > 100:
+        return _answer(400, "X-GitHub-Event and X-GitHub-Delivery are required")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _answer(400, "the body is not JSON")
+    if not isinstance(data, dict):
+        return _answer(400, "the body is not a JSON object")
+    event = sansio.Event(data, event=event_name, delivery_id=delivery_id)
+    outcome = ("pong" if event_name == "ping"
+               else "queued" if is_handled(request.app[ROUTER], event) else "ignored")
+    recorded = await _record(request.app, event, outcome)
+    if not recorded:
+        return _answer(200, "already received", delivery=delivery_id)
+    if outcome == "pong":
+        return _answer(200, "pong", delivery=delivery_id)
+    return _answer(202, outcome, delivery=delivery_id)
+
+
+async def _record(app: web.Application, event: sansio.Event, outcome: str) -> bool:
+    """Record the delivery and its job in one transaction; False when seen before."""
+    engine: AsyncEngine = app[ENGINE]
+    data: dict[str, Any] = event.data
+    now = utcnow()
+    dialect_insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    async with engine.begin() as connection:
+        job_id = None
+        if outcome == "queued":
+            job_id = await app[QUEUE].enqueue(
+                GITHUB_EVENT_JOB, build_event_payload(event.event, event.delivery_id, data),
+                now=now, key=f"delivery:{event.delivery_id}", connection=connection)
+        statement = dialect_insert(WebhookDelivery).values(
+            delivery_id=event.delivery_id, event=event.event, action=_text(data.get("action")),
+            installation_id=_id(data.get("installation")),
+            repository_id=_id(data.get("repository")),
+            received_at=now, outcome=outcome, job_id=job_id,
+        ).on_conflict_do_nothing(index_elements=["delivery_id"])
+        result = await connection.execute(statement.returning(WebhookDelivery.id))
+        return result.scalar_one_or_none() is not None
+
+
+def _id(value: Any) -> int | None:
+    if isinstance(value, dict) and isinstance(value.get("id"), int):
+        return int(value["id"])
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return value[:100] if isinstance(value, str) else None
+
+
+def _answer(status: int, message: str, **extra: str) -> web.Response:
+    return web.json_response({"status": status, "message": message, **extra}, status=status)
+
+
