@@ -1,0 +1,307 @@
+"""What every rule codemod shares: scope tracking, sites, refusals and module additions."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from bot.generate.conventions import Style
+from bot.generate.rules.facts import FunctionFacts, ModuleFacts, function_facts, module_facts
+from bot.generate.suggestion import ModificationType
+
+MODULE_SCOPE = "<module>"
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """A rule's identity, kind and the preconditions that make it behaviour-preserving."""
+
+    rule_id: str
+    modification_type: ModificationType
+    title: str
+    preconditions: tuple[str, ...]
+    effect: str
+
+
+@dataclass(frozen=True)
+class Site:
+    """One place a rule rewrote: the enclosing function (local qualname), line and what."""
+
+    symbol: str
+    line: int
+    note: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One place a rule looked at and left alone, with the precondition that failed."""
+
+    symbol: str
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The rewritten source (unchanged when nothing fired) and what happened where."""
+
+    source: str
+    sites: tuple[Site, ...]
+    refusals: tuple[Refusal, ...]
+
+    @property
+    def changed(self) -> bool:
+        """Return whether the rule rewrote anything."""
+        return bool(self.sites)
+
+
+@dataclass
+class _Scope:
+    name: str
+    is_function: bool
+    facts: FunctionFacts | None = None
+
+
+@dataclass
+class _ModuleAdditions:
+    imports: list[cst.SimpleStatementLine | cst.BaseCompoundStatement] = field(
+        default_factory=list)
+    constants: list[cst.SimpleStatementLine | cst.BaseCompoundStatement] = field(
+        default_factory=list)
+    keys: set[str] = field(default_factory=set)
+
+
+class RuleTransformer(cst.CSTTransformer):
+    """Base of the rule codemods; subclasses set `info` and override leave_* hooks."""
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+    info: ClassVar[RuleInfo]
+
+    def __init__(self, module_facts: ModuleFacts, names: frozenset[str], style: Style,
+                 only: frozenset[str] | None, import_block_names: frozenset[str]) -> None:
+        super().__init__()
+        self.module_facts = module_facts
+        self.names_used = set(names)
+        self.style = style
+        self.only = only
+        self.import_block_names = import_block_names
+        self.sites: list[Site] = []
+        self.refusals: list[Refusal] = []
+        self.additions = _ModuleAdditions()
+        self._scopes: list[_Scope] = []
+        self.loop_depth = 0
+        self.try_depth = 0
+        self._module: cst.Module | None = None
+        self._saved_depths: list[tuple[int, int]] = []
+
+    # Scope and context tracking -------------------------------------------------------------
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._module = node
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._scopes.append(_Scope(node.name.value, is_function=False))
+
+    def leave_ClassDef(self, original_node: cst.ClassDef,
+                       updated_node: cst.ClassDef) -> cst.ClassDef:
+        self._scopes.pop()
+        return updated_node
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        tree = ast.parse(self.code(node).strip("\n") + "\n")
+        fn = tree.body[0]
+        assert isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+        self._scopes.append(_Scope(node.name.value, is_function=True, facts=function_facts(fn)))
+        self._saved_depths.append((self.loop_depth, self.try_depth))
+        self.loop_depth = self.try_depth = 0
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef,
+                          updated_node: cst.FunctionDef) -> cst.FunctionDef:
+        result = self.rewrite_function(original_node, updated_node)
+        self._scopes.pop()
+        self.loop_depth, self.try_depth = self._saved_depths.pop()
+        return result
+
+    def rewrite_function(self, original: cst.FunctionDef,
+                         updated: cst.FunctionDef) -> cst.FunctionDef:
+        """Rewrite a whole function after its body; the default keeps it."""
+        return updated
+
+    def visit_For_body(self, node: cst.For) -> None:
+        self.loop_depth += 1
+
+    def leave_For_body(self, node: cst.For) -> None:
+        self.loop_depth -= 1
+
+    def visit_While_body(self, node: cst.While) -> None:
+        self.loop_depth += 1
+
+    def leave_While_body(self, node: cst.While) -> None:
+        self.loop_depth -= 1
+
+    def visit_While_test(self, node: cst.While) -> None:
+        self.loop_depth += 1
+
+    def leave_While_test(self, node: cst.While) -> None:
+        self.loop_depth -= 1
+
+    def visit_CompFor_ifs(self, node: cst.CompFor) -> None:
+        self.loop_depth += 1
+
+    def leave_CompFor_ifs(self, node: cst.CompFor) -> None:
+        self.loop_depth -= 1
+
+    def visit_Try(self, node: cst.Try) -> None:
+        self.try_depth += 1
+
+    def leave_Try(self, original_node: cst.Try, updated_node: cst.Try) -> cst.Try:
+        self.try_depth -= 1
+        return updated_node
+
+    def visit_TryStar(self, node: cst.TryStar) -> None:
+        self.try_depth += 1
+
+    def leave_TryStar(self, original_node: cst.TryStar,
+                      updated_node: cst.TryStar) -> cst.TryStar:
+        self.try_depth -= 1
+        return updated_node
+
+    # Helpers for the rules --------------------------------------------------------------------
+
+    @property
+    def symbol(self) -> str:
+        """Return the local qualified name of the innermost function or class (or module)."""
+        parts: list[str] = []
+        for index, scope in enumerate(self._scopes):
+            parts.append(scope.name)
+            if scope.is_function and index + 1 < len(self._scopes):
+                parts.append("<locals>")
+        return ".".join(parts) or MODULE_SCOPE
+
+    @property
+    def function(self) -> FunctionFacts | None:
+        """Return the facts of the innermost scope when it is a function (not a class body)."""
+        if self._scopes and self._scopes[-1].is_function:
+            return self._scopes[-1].facts
+        return None
+
+    @property
+    def in_function(self) -> bool:
+        """Return whether the code being visited runs in a function's own scope."""
+        return self.function is not None
+
+    def code(self, node: cst.CSTNode) -> str:
+        """Return the source text of a node."""
+        assert self._module is not None
+        return self._module.code_for_node(node)
+
+    def expr_ast(self, node: cst.BaseExpression) -> ast.expr:
+        """Return the `ast` form of an expression node."""
+        return ast.parse("(" + self.code(node).strip() + "\n)", mode="eval").body
+
+    def line(self, node: cst.CSTNode) -> int:
+        """Return the node's first line in the original source."""
+        try:
+            return int(self.get_metadata(PositionProvider, node).start.line)
+        except KeyError:
+            return 0
+
+    def fire(self, node: cst.CSTNode, note: str) -> bool:
+        """Record a rewrite at `node` and say whether this run may perform it."""
+        symbol = self.symbol
+        if self.only is not None and symbol not in self.only:
+            return False
+        self.sites.append(Site(symbol, self.line(node), note))
+        return True
+
+    def refuse(self, node: cst.CSTNode, reason: str) -> None:
+        """Record that a precondition failed at `node`."""
+        self.refusals.append(Refusal(self.symbol, self.line(node), reason))
+
+    def new_name(self, base: str, *, constant: bool = False, private: bool = False) -> str:
+        """Return a fresh identifier in the repository's style, unused anywhere in the module."""
+        words = [w for w in base.replace("-", "_").split("_") if w]
+        name = self.style.constant_name(words) if constant else self.style.local_name(words)
+        if private:
+            name = "_" + name
+        candidate, counter = name, 2
+        while candidate in self.names_used or candidate in self.module_facts.bound:
+            candidate = f"{name}{'_' if constant or '_' in name else ''}{counter}"
+            counter += 1
+        self.names_used.add(candidate)
+        return candidate
+
+    def add_import(self, key: str, code: str) -> None:
+        """Add a top-level import once, at the end of the module's leading import block."""
+        if key not in self.additions.keys:
+            self.additions.keys.add(key)
+            self.additions.imports.append(cst.parse_statement(code))
+
+    def add_constant(self, key: str, code: str) -> None:
+        """Add a module constant once, after the leading import block, set off by a blank."""
+        if key not in self.additions.keys:
+            self.additions.keys.add(key)
+            statement = cst.parse_statement(code)
+            if not self.additions.constants:
+                statement = statement.with_changes(leading_lines=[cst.EmptyLine()])
+            self.additions.constants.append(statement)
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        added = [*self.additions.imports, *self.additions.constants]
+        if not added:
+            return updated_node
+        position = import_block_end(updated_node.body)
+        body = list(updated_node.body)
+        body[position:position] = added
+        return updated_node.with_changes(body=body)
+
+
+def import_block_end(body: Sequence[cst.BaseStatement]) -> int:
+    """Return the index just after the leading run of docstring and import statements."""
+    end = 0
+    for index, stmt in enumerate(body):
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            break
+        small = stmt.body
+        if all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in small):
+            end = index + 1
+        elif index == 0 and len(small) == 1 and isinstance(small[0], cst.Expr) and isinstance(
+                small[0].value, (cst.SimpleString, cst.ConcatenatedString)):
+            end = 1
+        else:
+            break
+    return end
+
+
+def _import_block_names(body: Sequence[cst.BaseStatement]) -> frozenset[str]:
+    names: set[str] = set()
+    for stmt in body[:import_block_end(body)]:
+        assert isinstance(stmt, cst.SimpleStatementLine)
+        for small in stmt.body:
+            if isinstance(small, cst.Import):
+                for alias in small.names:
+                    if alias.asname is None:
+                        names.add(cst.Module([]).code_for_node(alias.name).split(".")[0])
+            elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+                for alias in small.names:
+                    if alias.asname is None and isinstance(alias.name, cst.Name):
+                        names.add(alias.name.value)
+    return frozenset(names)
+
+
+def apply_rule(rule: type[RuleTransformer], source: str, style: Style,
+               only: frozenset[str] | None = None) -> RuleResult:
+    """Run one rule over a module's source; raise libcst.ParserSyntaxError on bad input."""
+    module = cst.parse_module(source)
+    tree = ast.parse(source)
+    names = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    transformer = rule(module_facts(tree), names, style, only, _import_block_names(module.body))
+    result = MetadataWrapper(module, unsafe_skip_copy=True).visit(transformer)
+    if not transformer.sites:
+        return RuleResult(source, (), tuple(transformer.refusals))
+    return RuleResult(result.code, tuple(transformer.sites), tuple(transformer.refusals))
