@@ -175,15 +175,16 @@ tar -C "$ROOTFS" --numeric-owner -cf - . | docker import - "$RAW" >/dev/null
 
 log "installing /opt/venv offline"
 mkdir -p "$WORK/input"
-cp "$FILES/requirements.txt" "$FILES/sitecustomize.py" "$WORK/input/"
+cp "$FILES/requirements.txt" "$FILES/selfmod_audit.py" "$WORK/input/"
 cp "$WHEEL_CACHE"/*.whl "$WORK/input/"
 docker run --name "$BUILDER" --network none --user 0 \
   -v "$WORK/input:/input:ro" "$RAW" /bin/sh -ec "
     python3 -m venv /opt/venv
     /opt/venv/bin/pip install --quiet --no-index --find-links /input --disable-pip-version-check -r /input/requirements.txt
     site=\$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')
-    cp /input/sitecustomize.py \$site/sitecustomize.py
-    /opt/venv/bin/python -m compileall -q \$site/sitecustomize.py
+    cp /input/selfmod_audit.py \$site/selfmod_audit.py
+    echo 'import selfmod_audit' > \$site/selfmod_audit.pth
+    /opt/venv/bin/python -m compileall -q \$site/selfmod_audit.py
     chown -R $SANDBOX_UID:$SANDBOX_UID /opt/venv
     rm -rf /root/.cache
     /opt/venv/bin/python -c 'import pytest'

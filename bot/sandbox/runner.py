@@ -281,7 +281,10 @@ class _Run:
         finally:
             timer.cancel()
         wall_time = time.monotonic() - started
-        exit_code = api.exec_inspect(exec_id).get("ExitCode")
+        try:
+            exit_code = api.exec_inspect(exec_id).get("ExitCode")
+        except docker.errors.NotFound:
+            exit_code = None  # the engine forgets an exec whose container was killed
         return self._finish(exit_code, stdout, stderr, wall_time, copy_in)
 
     def _read_output(self, chunks: Any) -> tuple[_Capped, _Capped]:
@@ -297,7 +300,7 @@ class _Run:
     def _finish(self, exit_code: int | None, stdout: _Capped, stderr: _Capped,
                 wall_time: float, copy_in: CopyReport) -> SandboxResult:
         assert self.container is not None
-        running = self.killed_reason is None
+        running = self.killed_reason is None and self._is_running()
         with ThreadPoolExecutor(3) as pool:
             stats = pool.submit(self._stats) if running else None
             diff = pool.submit(self._diff)
@@ -307,7 +310,8 @@ class _Run:
             changes = diff.result() or []
         if exit_code is None or self.killed_reason is not None:
             exit_code = _SIGKILL_EXIT
-        if self.killed_reason is None and exit_code == _SIGKILL_EXIT and failcnt:
+        if self.killed_reason is None and exit_code == _SIGKILL_EXIT and (
+                failcnt or (peak or 0) >= self.request.limits.memory_bytes or self._oom_killed()):
             self.killed_reason = KillReason.MEMORY
         err_text = stderr.text()
         return SandboxResult(
@@ -329,6 +333,16 @@ class _Run:
             return list_upper_dir(Path(upper))
         changes: list[dict[str, Any]] = self.container.diff() or []
         return changes
+
+    def _is_running(self) -> bool:
+        assert self.container is not None
+        state = self.client.api.inspect_container(self.container.id).get("State", {})
+        return bool(state.get("Running"))
+
+    def _oom_killed(self) -> bool:
+        assert self.container is not None
+        state = self.client.api.inspect_container(self.container.id).get("State", {})
+        return bool(state.get("OOMKilled"))
 
     def _stats(self) -> tuple[int | None, int]:
         """Return the container's peak memory and how often it hit its memory limit."""
@@ -408,7 +422,7 @@ def read_cgroup_memory(container_id: str) -> tuple[int, int] | None:
 
 
 def list_upper_dir(upper: Path) -> list[dict[str, Any]]:
-    """Return an overlay upper layer's entries in the engine's diff shape (never following links)."""
+    """Return an overlay upper layer's entries in the engine's diff shape, links unfollowed."""
     changes: list[dict[str, Any]] = []
     for dirpath, dirnames, filenames in os.walk(upper, followlinks=False):
         for name in [*dirnames, *filenames]:

@@ -168,10 +168,12 @@ def write_back(stream: IO[bytes], target: Path, *, keep: set[str],
     target.mkdir(parents=True, exist_ok=True)
     report = CopyReport()
     seen: set[str] = set()
+    saw_root = False
     root_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
+                saw_root = saw_root or member.name.strip("/") == root_name
                 rel = _relative(member.name, root_name)
                 if rel is None or _is_git(rel) or rel in keep:
                     continue
@@ -188,6 +190,9 @@ def write_back(stream: IO[bytes], target: Path, *, keep: set[str],
                 else:
                     report.skipped[rel] = "not a regular file or folder"
                     seen.add(rel)
+        if not saw_root:
+            # An empty or foreign archive must never be mirrored as "everything was deleted".
+            raise SandboxError(f"the sandbox returned no {root_name}/ folder")
         _remove_absent(root_fd, "", seen | keep)
     finally:
         os.close(root_fd)

@@ -2,7 +2,8 @@
 
 This is detection, not enforcement: the container has no network and a read-only root whatever
 this file does, and code that runs `python -I`, a non-Python binary, or deletes the log escapes
-the log (never the sandbox). Loaded by the venv's `site` at interpreter start.
+the log (never the sandbox). Loaded by the venv's `site` at interpreter start,
+through selfmod_audit.pth (Debian's own sitecustomize would shadow a sitecustomize.py).
 """
 
 import contextlib
@@ -23,11 +24,13 @@ def _install() -> None:
     write_events = {"os.mkdir", "os.remove", "os.rename", "os.rmdir", "os.symlink", "os.link",
                     "os.chmod", "os.chown", "os.truncate", "os.utime", "shutil.rmtree"}
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-    loopback = ("127.", "::1", "localhost", "0.0.0.0", "")
 
     def note(kind, detail):
         with contextlib.suppress(OSError):
             os.write(fd, (kind + "\t" + str(detail).replace("\n", " ")[:300] + "\n").encode())
+
+    def is_local(host):
+        return host in ("", "localhost", "::1", "0.0.0.0") or host.startswith(("127.", "/"))
 
     def outside(path):
         if isinstance(path, int):
@@ -42,13 +45,13 @@ def _install() -> None:
         if event == "socket.connect" or event == "socket.sendto":
             address = args[1]
             host = address[0] if isinstance(address, tuple) and address else address
-            if isinstance(host, str) and not host.startswith(loopback) and not host.startswith("/"):
+            if isinstance(host, str) and not is_local(host):
                 note("network", f"{event} {address!r}")
         elif event == "socket.getaddrinfo":
             host = args[0]
             if isinstance(host, bytes):
                 host = host.decode(errors="replace")
-            if isinstance(host, str) and not host.startswith(loopback):
+            if isinstance(host, str) and not is_local(host):
                 note("network", f"getaddrinfo {host!r}")
         elif event == "open":
             path, mode, flags = args

@@ -1,0 +1,61 @@
+"""Fixtures for sandbox tests: the real Docker engine, the sandbox image, canaries."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from bot.sandbox.connect import DEFAULT_DOCKER_HOST, open_docker
+from bot.sandbox.runner import LABEL, SandboxRunner
+
+DEFAULT_TEST_IMAGE = "selfmod-sandbox:latest"
+
+
+@pytest.fixture(scope="session")
+def sandbox_image() -> str:
+    """The image sandbox tests run; built by scripts/build-sandbox-image.sh."""
+    return os.environ.get("SELFMOD_SANDBOX_IMAGE") or DEFAULT_TEST_IMAGE
+
+
+@pytest.fixture(scope="session")
+def docker_client(sandbox_image: str) -> Iterator[docker.DockerClient]:
+    """A client of the real engine; fails (never skips) when the engine or image is missing."""
+    client = open_docker(DEFAULT_DOCKER_HOST)
+    try:
+        client.images.get(sandbox_image)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"{sandbox_image} is missing: run scripts/build-sandbox-image.sh")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def canary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """A secret in the host environment and a secret file on the host, outside any work copy."""
+    secret = "CANARY-" + secrets.token_hex(12)
+    monkeypatch.setenv("SELFMOD_TEST_CANARY", secret)
+    secret_file = tmp_path / "host-secret.txt"
+    file_secret = "FILECANARY-" + secrets.token_hex(12)
+    secret_file.write_text(file_secret)
+    return {"env": secret, "file": str(secret_file), "file_content": file_secret}
+
+
+@pytest.fixture
+def runner(docker_client: docker.DockerClient) -> Iterator[SandboxRunner]:
+    """A runner that passes the whole host environment, so only the allow-list protects it."""
+    yield SandboxRunner(docker_client, engine_url=DEFAULT_DOCKER_HOST, host_env=dict(os.environ))
+    left = docker_client.containers.list(all=True, filters={"label": LABEL})
+    assert left == [], f"sandbox containers left behind: {left}"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """An empty work folder beside (not containing) the canary file."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    return path
