@@ -87,6 +87,12 @@ def _violation(kind: ViolationKind) -> Callable[[Ctx], None]:
     return check
 
 
+def _true(predicate: Callable[[Ctx], bool]) -> Callable[[Ctx], None]:
+    def check(ctx: Ctx) -> None:
+        assert predicate(ctx), ctx.result
+    return check
+
+
 def _killed(reason: KillReason) -> Callable[[Ctx], None]:
     def check(ctx: Ctx) -> None:
         assert ctx.result.killed_reason is reason, ctx.result
@@ -162,8 +168,8 @@ ATTACKS = [
     """), _judge_all(_in_output("unreadable"))),
     Attack("read_host_identity", _py("""
         print(open("/etc/hostname").read())
-        print(open("/etc/os-release").read() if __import__("os").path.exists("/etc/os-release") else "")
-        import os; print(sorted(os.listdir("/")))
+        import os
+        print(sorted(os.listdir("/")))
     """), _judge_all(_in_output("sandbox"), _not_in_output("'work'", "'root'", "'home'"))),
     Attack("write_outside_work_copy", _py("""
         import os
@@ -173,7 +179,8 @@ ATTACKS = [
             except OSError as exc:
                 print("denied", path, exc)
     """), _judge_all(_not_in_output("WROTE"), _violation(ViolationKind.WRITE_OUTSIDE),
-                     lambda ctx: [not Path(p).exists() for p in ("/evil", "/etc/evil")] and None)),
+                     _true(lambda ctx: not Path("/evil").exists()
+                           and not Path("/etc/evil").exists()))),
     Attack("symlink_in_repo_to_host_file", _py("""
         import os
         print(os.path.lexists("secret"))
@@ -181,7 +188,7 @@ ATTACKS = [
             print(open("secret").read())
         except OSError as exc:
             print("unreadable", exc)
-    """), _judge_all(lambda ctx: ctx.result.skipped_paths.get("secret") is not None or None),
+    """), _judge_all(_true(lambda ctx: ctx.result.skipped_paths.get("secret") is not None)),
            setup=_symlink_to_canary),
     Attack("symlink_in_repo_to_parent", _py("""
         import os
@@ -198,9 +205,9 @@ ATTACKS = [
         os.mkfifo("fifo")
         print("planted")
     """), _judge_all(_canary_file_intact,
-                     lambda ctx: [not (ctx.workdir / n).is_symlink()
-                                  for n in ("planted", "passwd")] == [True, True] or None,
-                     lambda ctx: not (ctx.workdir / "fifo").exists() or None)),
+                     _true(lambda ctx: not any((ctx.workdir / n).is_symlink()
+                                               for n in ("planted", "passwd"))),
+                     _true(lambda ctx: not os.path.lexists(ctx.workdir / "fifo")))),
     Attack("write_through_host_symlinked_folder", _py("""
         import os
         os.makedirs("out", exist_ok=True)
@@ -215,7 +222,7 @@ ATTACKS = [
         shutil.copy("/usr/bin/id", "myid")
         os.chmod("myid", 0o6755)
         print(oct(os.stat("myid").st_mode))
-    """), _judge_all(lambda ctx: (ctx.workdir / "myid").stat().st_mode & 0o6000 == 0 or None)),
+    """), _judge_all(_true(lambda ctx: (ctx.workdir / "myid").stat().st_mode & 0o6000 == 0))),
     Attack("git_hooks_and_config", _py("""
         import os
         for path in (".git/hooks/post-checkout", ".git/config"):
@@ -228,8 +235,8 @@ ATTACKS = [
         except OSError as exc:
             print("denied rename", exc)
     """), _judge_all(_not_in_output("WROTE", "RENAMED"),
-                     lambda ctx: (ctx.workdir / ".git/config").read_text() == "[core]\n" or None,
-                     lambda ctx: not (ctx.workdir / ".git/hooks/post-checkout").exists() or None),
+                     _true(lambda ctx: (ctx.workdir / ".git/config").read_text() == "[core]\n"),
+                     _true(lambda ctx: not (ctx.workdir / ".git/hooks/post-checkout").exists())),
            setup=_git_repo),
     Attack("environment_leak", _py("""
         import os
@@ -247,7 +254,7 @@ ATTACKS = [
             except OSError:
                 pass
     """), _judge_all(_not_in_output("dockerd", "containerd", "systemd", "sshd"),
-                     lambda ctx: int(ctx.result.stdout.split("PIDS ")[1].split()[0]) < 10 or None)),
+                     _true(lambda ctx: int(ctx.result.stdout.split("PIDS ")[1].split()[0]) < 10))),
     Attack("docker_socket", _py("""
         import os, socket
         for path in ("/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock"):
@@ -319,7 +326,7 @@ ATTACKS = [
         while True:
             blocks.append(bytearray(16 * 1024 * 1024))
     """), _judge_all(_killed(KillReason.MEMORY),
-                     lambda ctx: ctx.result.exit_code == 137 or None)),
+                     _true(lambda ctx: ctx.result.exit_code == 137))),
     Attack("disk_bomb_work_copy", _py("""
         chunk = b"x" * (1 << 20)
         try:
@@ -330,7 +337,8 @@ ATTACKS = [
         except OSError as exc:
             print("stopped", exc)
     """), _judge_all(_not_in_output("FILLED"),
-                     lambda ctx: (ctx.workdir / "big").stat().st_size <= LIMITS.work_bytes or None)),
+                     _true(lambda ctx: (ctx.workdir / "big").stat().st_size
+                           <= LIMITS.work_bytes))),
     Attack("disk_bomb_tmp", _py("""
         chunk = b"x" * (1 << 20)
         try:
@@ -347,8 +355,8 @@ ATTACKS = [
         while True:
             sys.stdout.write(line)
     """), _judge_all(_killed(KillReason.OUTPUT),
-                     lambda ctx: len(ctx.result.stdout) <= LIMITS.output_bytes or None,
-                     lambda ctx: ctx.result.stdout_truncated or None)),
+                     _true(lambda ctx: len(ctx.result.stdout) <= LIMITS.output_bytes),
+                     _true(lambda ctx: ctx.result.stdout_truncated))),
     Attack("outlive_the_run", _py("""
         import os, subprocess
         if os.fork() == 0:
@@ -357,7 +365,7 @@ ATTACKS = [
             os._exit(0)
         print("daemon started")
     """), _judge_all(_in_output("daemon started"),
-                     lambda ctx: ctx.result.exit_code == 0 or None)),
+                     _true(lambda ctx: ctx.result.exit_code == 0))),
 ]
 
 
@@ -395,7 +403,8 @@ def test_nothing_survives_into_the_next_run(runner: SandboxRunner, sandbox_image
     """)
     second = _py("""
         import os
-        procs = [open(f"/proc/{p}/cmdline", "rb").read() for p in os.listdir("/proc") if p.isdigit()]
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+        procs = [open(f"/proc/{p}/cmdline", "rb").read() for p in pids]
         print("MARKER" if os.path.exists("/tmp/marker") else "no marker")
         print("SLEEPER" if any(b"1000" in c for c in procs) else "no sleeper")
     """)
