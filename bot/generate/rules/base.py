@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -15,6 +16,7 @@ from bot.generate.rules.facts import FunctionFacts, ModuleFacts, function_facts,
 from bot.generate.suggestion import ModificationType
 
 MODULE_SCOPE = "<module>"
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,8 @@ class RuleTransformer(cst.CSTTransformer):
 
     def new_name(self, base: str, *, constant: bool = False, private: bool = False) -> str:
         """Return a fresh identifier in the repository's style, unused anywhere in the module."""
-        words = [w for w in base.replace("-", "_").split("_") if w]
+        words = [w for part in base.replace("-", "_").split("_")
+                 for w in _WORD.findall(part)]
         name = self.style.constant_name(words) if constant else self.style.local_name(words)
         if private:
             name = "_" + name
