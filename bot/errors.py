@@ -43,3 +43,7 @@ class AnalysisError(SelfmodError):
 
 class RepoConfigError(AnalysisError):
     """The repository's selfmod.yml is invalid; the message names the key and line."""
+
+
+class GenerationError(SelfmodError):
+    """A change could not be generated; the message says which precondition failed."""

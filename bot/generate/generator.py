@@ -1,0 +1,263 @@
+"""The generator: run the rule catalogue where the index says it may pay, and build suggestions."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from bot.errors import GenerationError
+from bot.generate.conventions import Style, configured_formatter, format_source
+from bot.generate.rename import rename_symbol
+from bot.generate.rules import CATALOGUE, RuleTransformer, apply_rule
+from bot.generate.rules.base import MODULE_SCOPE, Site
+from bot.generate.suggestion import FileChange, ModificationType, Suggestion
+
+if TYPE_CHECKING:
+    from bot.analysis.model import CodebaseIndex, FunctionInfo, ModuleInfo
+
+_LOG = logging.getLogger(__name__)
+GOAL_TYPES = {
+    "improve_performance": ModificationType.PERFORMANCE,
+    "fix_bugs": ModificationType.BUG_FIX,
+    "refactor": ModificationType.REFACTOR,
+    "add_features": ModificationType.FEATURE_ADD,
+}
+RENAME_RULE_ID = "private-naming"
+_CONTEXT_LINES = 1
+_NAMING_CONFIDENCE = 0.6
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Limits and choices of one generation run."""
+
+    max_suggestions: int = 50
+    rule_ids: tuple[str, ...] | None = None  # None: the whole catalogue
+    hot_spot_limit: int = 50
+
+
+def style_from_index(index: CodebaseIndex) -> Style:
+    """Return the style new code must follow, from the index's detected conventions."""
+    conventions = index.conventions
+    naming = conventions.variable_naming
+    quote = conventions.quote_style.value
+    try:
+        line_length = int(conventions.line_length.value)
+    except ValueError:
+        line_length = 88
+    return Style(
+        naming="camelCase" if naming.value == "camelCase" else "snake_case",
+        quote="'" if quote == "single" else '"',
+        line_length=line_length,
+        formatter=configured_formatter(index.root),
+    )
+
+
+def generate_suggestions(root: Path, index: CodebaseIndex, goals: Iterable[str],
+                         config: GeneratorConfig | None = None) -> list[Suggestion]:
+    """Return rule suggestions for the goals, hot spots first, one per rule and function."""
+    config = config or GeneratorConfig()
+    wanted = {GOAL_TYPES[g] for g in goals if g in GOAL_TYPES}
+    unknown = [g for g in goals if g not in GOAL_TYPES]
+    if unknown:
+        raise GenerationError(f"unknown goal(s): {', '.join(unknown)}")
+    rules = [r for r in CATALOGUE if r.info.modification_type in wanted
+             and (config.rule_ids is None or r.info.rule_id in config.rule_ids)]
+    style = style_from_index(index)
+    rank = _hot_rank(index, config.hot_spot_limit)
+    suggestions: list[Suggestion] = []
+    for module in _modules_by_heat(index, rank):
+        source = _read(root / module.path)
+        if source is None:
+            continue
+        for rule in rules:
+            suggestions.extend(_rule_suggestions(rule, source, module.name, module.path,
+                                                 index, style, root))
+    if ModificationType.REFACTOR in wanted and (
+            config.rule_ids is None or RENAME_RULE_ID in config.rule_ids):
+        suggestions.extend(_naming_suggestions(root, index))
+    suggestions.sort(key=lambda s: rank.get(s.target_symbols[0], len(rank)))
+    return suggestions[:config.max_suggestions]
+
+
+def _hot_rank(index: CodebaseIndex, limit: int) -> dict[str, int]:
+    from bot.analysis.hotspots import rank_hot_spots
+
+    return {spot.qualname: position
+            for position, spot in enumerate(rank_hot_spots(index, limit))}
+
+
+def _modules_by_heat(index: CodebaseIndex, rank: dict[str, int]) -> list[ModuleInfo]:
+    modules = [m for m in index.modules.values() if not (m.is_test or m.is_benchmark)]
+
+    def heat(module: ModuleInfo) -> tuple[int, str]:
+        best = min((position for name, position in rank.items()
+                    if name.startswith(module.name + ".")), default=len(rank))
+        return best, module.path
+
+    return sorted(modules, key=heat)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _rule_suggestions(rule: type[RuleTransformer], source: str, module: str, path: str,
+                      index: CodebaseIndex, style: Style, root: Path) -> list[Suggestion]:
+    try:
+        survey = apply_rule(rule, source, style)
+    except (cst.ParserSyntaxError, SyntaxError, RecursionError):
+        return []
+    symbols = _symbols_in_order(survey.sites)
+    found = []
+    for symbol in symbols:
+        qualname = module if symbol == MODULE_SCOPE else f"{module}.{symbol}"
+        function = index.function(qualname)
+        if rule.info.modification_type is ModificationType.PERFORMANCE and (
+                function is None or not function.loops):
+            # The index shows no loop here: nothing worth proving faster.
+            continue
+        result = apply_rule(rule, source, style, only=frozenset({symbol}))
+        modified = _finish(result.source, source, style, root, path)
+        if modified is None:
+            _LOG.info("rule %s: %s dropped (would break the line length or not compile)",
+                      rule.info.rule_id, qualname)
+            continue
+        found.append(build_rule_suggestion(rule, path, qualname, function, source, modified,
+                                           result.sites))
+    return found
+
+
+def _symbols_in_order(sites: Sequence[Site]) -> list[str]:
+    seen: dict[str, None] = {}
+    for site in sites:
+        seen.setdefault(site.symbol, None)
+    return list(seen)
+
+
+def _finish(modified: str, original: str, style: Style, root: Path, path: str) -> str | None:
+    """Return the modified source in the repository's style, or None if it cannot be."""
+    if style.formatter is not None and format_source(original, style, root, path) == original:
+        # The file was formatter-clean, so formatting ours touches only what we changed.
+        formatted = format_source(modified, style, root, path)
+        modified = formatted if formatted is not None else modified
+    if style.long_lines(original, modified):
+        return None
+    try:
+        compile(modified, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None
+    return modified
+
+
+def build_rule_suggestion(rule: type[RuleTransformer], path: str, qualname: str,
+                          function: FunctionInfo | None, original: str, modified: str,
+                          sites: Sequence[Site]) -> Suggestion:
+    """Build the Suggestion for one rule's rewrite of one function."""
+    info = rule.info
+    before, after = build_excerpts(original, modified)
+    lines = sorted({site.line for site in sites})
+    where = f"{path}:{lines[0]}" if lines else path
+    notes = "; ".join(dict.fromkeys(site.note for site in sites))
+    kind = "function" if function is not None else "code"
+    reasoning = (
+        f"In the {kind} `{qualname}` ({where}): {notes}. {info.title}: {info.effect}. "
+        f"The rule `{info.rule_id}` fired only because its preconditions hold here: "
+        + " ".join(f"({n}) {p}." for n, p in enumerate(info.preconditions, 1))
+    )
+    return Suggestion(
+        modification_type=info.modification_type,
+        files=(FileChange(path, original, modified),),
+        original_code=before,
+        modified_code=after,
+        reasoning=reasoning,
+        rule_id=info.rule_id,
+        target_symbols=(qualname,),
+        expected_effect=info.effect,
+        title=f"{info.title} in {qualname.rsplit('.', 1)[-1]}",
+    )
+
+
+def build_excerpts(original: str, modified: str) -> tuple[str, str]:
+    """Return the changed regions of both texts, with a line of context."""
+    old, new = original.splitlines(keepends=True), modified.splitlines(keepends=True)
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    before: list[str] = []
+    after: list[str] = []
+    for group in matcher.get_grouped_opcodes(_CONTEXT_LINES):
+        if before:
+            before.append("...\n")
+            after.append("...\n")
+        before.extend(old[group[0][1]:group[-1][2]])
+        after.extend(new[group[0][3]:group[-1][4]])
+    return "".join(before), "".join(after)
+
+
+def _naming_suggestions(root: Path, index: CodebaseIndex) -> list[Suggestion]:
+    convention = index.conventions.function_naming
+    if convention.confidence < _NAMING_CONFIDENCE:
+        return []
+    public = {s.qualname for s in index.public_api} | {s.defined_at for s in index.public_api}
+    found = []
+    for function in sorted(index.functions.values(), key=lambda f: f.qualname):
+        new_name = _conventional(function.name, convention.value)
+        module = index.modules.get(function.module)
+        if (new_name is None or module is None or module.is_test
+                or function.qualname != f"{function.module}.{function.name}"):
+            continue
+        try:
+            changes = rename_symbol(root, function.path, function.name, new_name, public=public)
+        except GenerationError as exc:
+            _LOG.info("%s: not renamed: %s", function.qualname, exc)
+            continue
+        if changes:
+            found.append(build_rename_suggestion(function, new_name, convention.value, changes))
+    return found
+
+
+def _conventional(name: str, style: str) -> str | None:
+    """Return the private name in the repository's style, or None when it already fits."""
+    if not name.startswith("_") or name.startswith("__"):
+        return None
+    bare = name[1:]
+    if style == "snake_case" and bare[:1].islower() and _CAMEL_HUMP.search(bare) and (
+            "_" not in bare):
+        return "_" + _CAMEL_HUMP.sub(lambda m: "_" + m.group(1).lower(), bare)
+    if style == "camelCase" and "_" in bare.strip("_") and bare.islower():
+        head, *rest = bare.split("_")
+        return "_" + head + "".join(word.capitalize() for word in rest if word)
+    return None
+
+
+def build_rename_suggestion(function: FunctionInfo, new_name: str, style: str,
+                            changes: Collection[FileChange]) -> Suggestion:
+    """Build the Suggestion for a project-wide rename of a private function."""
+    files = tuple(changes)
+    before = "".join(build_excerpts(c.original or "", c.modified or "")[0] for c in files)
+    after = "".join(build_excerpts(c.original or "", c.modified or "")[1] for c in files)
+    return Suggestion(
+        modification_type=ModificationType.REFACTOR,
+        files=files,
+        original_code=before,
+        modified_code=after,
+        reasoning=(f"The private function `{function.qualname}` is named `{function.name}`, "
+                   f"but the repository names functions in {style}. Renaming it to "
+                   f"`{new_name}` updates every reference in {len(files)} file(s); it is "
+                   "private (leading underscore, not in __all__ or the public API), so no "
+                   "user of the package can depend on the old name."),
+        rule_id=RENAME_RULE_ID,
+        target_symbols=(function.qualname,),
+        expected_effect=f"consistent {style} naming; no behaviour change",
+        title=f"Rename {function.name} to {new_name}",
+    )
