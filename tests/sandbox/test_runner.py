@@ -123,7 +123,7 @@ async def test_a_recorder_callback_gets_every_run(docker_client: docker.DockerCl
 def test_an_engine_that_does_not_answer_names_its_address(tmp_path: Path) -> None:
     """With no engine behind the socket, the error names the engine's address."""
     url = f"unix://{tmp_path / 'no-engine.sock'}"
-    with pytest.raises(DockerUnavailableError, match="no-engine.sock"):
+    with pytest.raises(DockerUnavailableError, match=r"no-engine\.sock"):
         open_docker(url)
 
 
@@ -156,5 +156,5 @@ def test_sizes_parse(text: str, size: int) -> None:
 
 def test_a_bad_size_is_a_clear_error() -> None:
     """A size that is not a number with a unit says how to write one."""
-    with pytest.raises(SandboxError, match="e.g. 512m"):
+    with pytest.raises(SandboxError, match=r"e\.g\. 512m"):
         parse_size("lots")
