@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -15,20 +16,40 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+def create_engine(url: str, *, autocommit: bool = False, **kwargs: Any) -> AsyncEngine:
+    """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    With `autocommit`, each statement commits by itself (no BEGIN/COMMIT round trips).
+    """
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
                                      **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        if not autocommit:
+            event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    if autocommit:
+        kwargs["isolation_level"] = "AUTOCOMMIT"
+    # No pre-ping: it costs a round trip per transaction on the queue's hot path. Connections
+    # are recycled instead, and a dropped one fails one transaction, which callers retry.
+    kwargs.setdefault("pool_recycle", 300)
+    kwargs.setdefault("pool_size", 10)
     return create_async_engine(url, **kwargs)
 
 
+def create_sync_sqlite_engine(url: str, *, autocommit: bool = False) -> Engine:
+    """Create a blocking engine on the same SQLite file, with the same pragmas."""
+    engine = create_sync_engine(url.replace("sqlite+aiosqlite://", "sqlite://", 1),
+                                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    if not autocommit:
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+    return engine
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # pysqlite's own transaction handling would defer BEGIN; we issue it ourselves below.
+    # pysqlite's own transaction handling would defer BEGIN; we issue it ourselves below, and
+    # without it (autocommit engines) each statement commits by itself.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

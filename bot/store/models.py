@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -82,6 +83,10 @@ class JobStatus(enum.StrEnum):
     DONE = "done"
     DEAD = "dead"
     SUPERSEDED = "superseded"
+
+
+PENDING_JOBS = "status IN ('queued', 'running')"
+RUNNING_JOBS = "status = 'running'"
 
 
 def _values(enum_type: type[enum.Enum]) -> list[str]:
@@ -320,6 +325,10 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (
-        Index("idx_jobs_claim", "status", "run_after"),
-        Index("idx_jobs_group", "group_key", "status"),
+        # Only waiting and running jobs are ever claimed; done ones pile up outside this index.
+        Index("idx_jobs_pending", "run_after", "id",
+              sqlite_where=text(PENDING_JOBS), postgresql_where=text(PENDING_JOBS)),
+        # At most one running job per group (one repository), enforced by the database.
+        Index("uq_jobs_running_group", "group_key", unique=True,
+              sqlite_where=text(RUNNING_JOBS), postgresql_where=text(RUNNING_JOBS)),
     )

@@ -40,7 +40,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         raise
     app[ENGINE] = engine
     app[SESSIONS] = create_sessionmaker(engine)
-    app[QUEUE] = JobQueue(engine, app[SESSIONS])
+    app[QUEUE] = JobQueue(engine)
     yield
     await engine.dispose()
 

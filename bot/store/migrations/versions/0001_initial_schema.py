@@ -54,8 +54,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('key', name=op.f('uq_jobs_key'))
     )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.create_index('idx_jobs_claim', ['status', 'run_after'], unique=False)
-        batch_op.create_index('idx_jobs_group', ['group_key', 'status'], unique=False)
+        batch_op.create_index('idx_jobs_pending', ['run_after', 'id'], unique=False, sqlite_where=sa.text("status IN ('queued', 'running')"), postgresql_where=sa.text("status IN ('queued', 'running')"))
+        batch_op.create_index('uq_jobs_running_group', ['group_key'], unique=True, sqlite_where=sa.text("status = 'running'"), postgresql_where=sa.text("status = 'running'"))
 
     op.create_table('rule_statistics',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -211,8 +211,8 @@ def downgrade() -> None:
     op.drop_table('webhook_deliveries')
     op.drop_table('rule_statistics')
     with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.drop_index('idx_jobs_group')
-        batch_op.drop_index('idx_jobs_claim')
+        batch_op.drop_index('uq_jobs_running_group')
+        batch_op.drop_index('idx_jobs_pending')
 
     op.drop_table('jobs')
     op.drop_table('installations')
