@@ -14,11 +14,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.clock import utcnow
 from bot.settings import Settings
 from bot.store.queue import ClaimedJob, JobQueue
 
 log = logging.getLogger(__name__)
+
+DB_RETRY_CAP_SECONDS = 30.0
 
 JobHandler = Callable[[ClaimedJob], Awaitable[Mapping[str, Any] | None]]
 
@@ -48,9 +52,18 @@ class Worker:
     async def run(self, *, once: bool = False) -> int:
         """Claim and run jobs until stopped (or, with `once`, until the queue is empty)."""
         done = 0
+        failures = 0
         while not self._stopping.is_set():
-            job = await self._queue.claim(self.worker_id, now=utcnow(), lease=self._lease,
-                                          kinds=tuple(self._handlers))
+            try:
+                job = await self._queue.claim(self.worker_id, now=utcnow(), lease=self._lease,
+                                              kinds=tuple(self._handlers))
+                failures = 0
+            except (SQLAlchemyError, OSError) as exc:
+                # The database is away: wait and try again rather than die.
+                failures += 1
+                log.warning("cannot claim a job (%s); retrying", type(exc).__name__)
+                await self._sleep(min(DB_RETRY_CAP_SECONDS, self._poll * 2 ** failures))
+                continue
             if job is None:
                 if once:
                     break
@@ -137,14 +150,18 @@ def worker_command(args: argparse.Namespace, settings: Settings) -> int:
         engine = create_engine(settings.database_url)
         try:
             await ensure_current(engine)
-            worker = Worker(JobQueue(engine), build_job_handlers(settings, engine),
+            queue = JobQueue(engine)
+            worker = Worker(queue, build_job_handlers(settings, engine),
                             worker_id=args.worker_id or default_worker_id(),
                             lease_seconds=settings.worker_lease_seconds,
                             poll_seconds=settings.worker_poll_seconds,
                             grace_seconds=settings.shutdown_grace_seconds)
             install_signal_handlers(worker)
             log.info("worker %s started", worker.worker_id)
-            await worker.run(once=args.once)
+            try:
+                await worker.run(once=args.once)
+            finally:
+                await queue.close()
             return 0
         finally:
             await engine.dispose()

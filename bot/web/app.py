@@ -13,8 +13,9 @@ from bot.settings import Settings
 from bot.store.db import create_engine, create_sessionmaker
 from bot.store.migrate import ensure_current
 from bot.store.queue import JobQueue
-from bot.web import health
-from bot.web.keys import ENGINE, QUEUE, SESSIONS, SETTINGS
+from bot.github.router import build_router
+from bot.web import health, webhook
+from bot.web.keys import ENGINE, QUEUE, ROUTER, SESSIONS, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,9 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_database)
+    app[ROUTER] = build_router()
     app.add_routes(health.routes)
+    app.add_routes(webhook.routes)
     return app
 
 
@@ -42,6 +45,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = create_sessionmaker(engine)
     app[QUEUE] = JobQueue(engine)
     yield
+    await app[QUEUE].close()
     await engine.dispose()
 
 
