@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
+from bot.sandbox.command import find_build_script
 from bot.sandbox.connect import DEFAULT_DOCKER_HOST, open_docker
 from bot.sandbox.runner import LABEL, SandboxRunner
 
@@ -24,14 +26,24 @@ def sandbox_image() -> str:
 
 @pytest.fixture(scope="session")
 def docker_client(sandbox_image: str) -> Iterator[docker.DockerClient]:
-    """A client of the real engine; fails (never skips) when the engine or image is missing."""
+    """A client of the real engine with the image built; fails (never skips) without an engine."""
     client = open_docker(DEFAULT_DOCKER_HOST)
     try:
         client.images.get(sandbox_image)
     except docker.errors.ImageNotFound:
-        pytest.fail(f"{sandbox_image} is missing: run scripts/build-sandbox-image.sh")
+        _build_image(sandbox_image)
     yield client
     client.close()
+
+
+def _build_image(tag: str) -> None:
+    """Build the sandbox image with the repository's script, or fail saying why."""
+    script = find_build_script()
+    done = subprocess.run(["bash", str(script), "--tag", tag], capture_output=True, text=True,
+                          check=False, timeout=900)
+    if done.returncode != 0:
+        pytest.fail(f"{tag} is missing and {script.name} failed (exit {done.returncode}):\n"
+                    f"{done.stderr[-3000:]}")
 
 
 @pytest.fixture
