@@ -16,7 +16,7 @@ from bot.errors import GenerationError
 from bot.generate.conventions import Style, configured_formatter, format_source
 from bot.generate.rename import rename_symbol
 from bot.generate.rules import CATALOGUE, RuleTransformer, apply_rule
-from bot.generate.rules.base import MODULE_SCOPE, Site
+from bot.generate.rules.base import MODULE_SCOPE, Site, parse_source
 from bot.generate.suggestion import FileChange, ModificationType, Suggestion
 
 if TYPE_CHECKING:
@@ -116,9 +116,10 @@ def _read(path: Path) -> str | None:
 def _rule_suggestions(rule: type[RuleTransformer], source: str, module: str, path: str,
                       index: CodebaseIndex, style: Style, root: Path) -> list[Suggestion]:
     try:
-        survey = apply_rule(rule, source, style)
+        parsed = parse_source(source)
     except (cst.ParserSyntaxError, SyntaxError, RecursionError):
         return []
+    survey = apply_rule(rule, parsed, style)
     symbols = _symbols_in_order(survey.sites)
     found = []
     for symbol in symbols:
@@ -128,7 +129,7 @@ def _rule_suggestions(rule: type[RuleTransformer], source: str, module: str, pat
                 function is None or not function.loops):
             # The index shows no loop here: nothing worth proving faster.
             continue
-        result = apply_rule(rule, source, style, only=frozenset({symbol}))
+        result = apply_rule(rule, parsed, style, only=frozenset({symbol}))
         modified = _finish(result.source, source, style, root, path)
         if modified is None:
             _LOG.info("rule %s: %s dropped (would break the line length or not compile)",

@@ -84,14 +84,14 @@ class RuleTransformer(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider,)
     info: ClassVar[RuleInfo]
 
-    def __init__(self, module_facts: ModuleFacts, names: frozenset[str], style: Style,
-                 only: frozenset[str] | None, import_block_names: frozenset[str]) -> None:
+    def __init__(self, parsed: ParsedModule, style: Style, only: frozenset[str] | None) -> None:
         super().__init__()
-        self.module_facts = module_facts
-        self.names_used = set(names)
+        self.parsed = parsed
+        self.module_facts = parsed.facts
+        self.names_used = set(parsed.names)
         self.style = style
         self.only = only
-        self.import_block_names = import_block_names
+        self.import_block_names = parsed.import_block_names
         self.sites: list[Site] = []
         self.refusals: list[Refusal] = []
         self.additions = _ModuleAdditions()
@@ -115,10 +115,13 @@ class RuleTransformer(cst.CSTTransformer):
         return updated_node
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        tree = ast.parse(self.code(node).strip("\n") + "\n")
-        fn = tree.body[0]
-        assert isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
-        self._scopes.append(_Scope(node.name.value, is_function=True, facts=function_facts(fn)))
+        facts = self.parsed.function_facts(self.line(node.name))
+        if facts is None:
+            tree = ast.parse(self.code(node).strip("\n") + "\n")
+            fn = tree.body[0]
+            assert isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+            facts = function_facts(fn)
+        self._scopes.append(_Scope(node.name.value, is_function=True, facts=facts))
         self._saved_depths.append((self.loop_depth, self.try_depth))
         self.loop_depth = self.try_depth = 0
 
@@ -297,14 +300,48 @@ def _import_block_names(body: Sequence[cst.BaseStatement]) -> frozenset[str]:
     return frozenset(names)
 
 
-def apply_rule(rule: type[RuleTransformer], source: str, style: Style,
-               only: frozenset[str] | None = None) -> RuleResult:
-    """Run one rule over a module's source; raise libcst.ParserSyntaxError on bad input."""
+@dataclass
+class ParsedModule:
+    """One module parsed once (libcst and ast) and shared by every rule run over it."""
+
+    source: str
+    wrapper: MetadataWrapper
+    facts: ModuleFacts
+    names: frozenset[str]
+    import_block_names: frozenset[str]
+    defs: dict[int, ast.FunctionDef | ast.AsyncFunctionDef]
+    _function_facts: dict[int, FunctionFacts] = field(default_factory=dict)
+
+    def function_facts(self, line: int) -> FunctionFacts | None:
+        """Return the facts of the function whose name stands on `line`, computed once."""
+        if line not in self._function_facts:
+            node = self.defs.get(line)
+            if node is None:
+                return None
+            self._function_facts[line] = function_facts(node)
+        return self._function_facts[line]
+
+
+def parse_source(source: str) -> ParsedModule:
+    """Parse a module for the rules; raise libcst.ParserSyntaxError or SyntaxError."""
     module = cst.parse_module(source)
     tree = ast.parse(source)
     names = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
-    transformer = rule(module_facts(tree), names, style, only, _import_block_names(module.body))
-    result = MetadataWrapper(module, unsafe_skip_copy=True).visit(transformer)
+    defs: dict[int, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # The name stands on the `def` line; two defs never share one.
+            defs[node.lineno] = node
+    return ParsedModule(source, MetadataWrapper(module, unsafe_skip_copy=True),
+                        module_facts(tree), names, _import_block_names(module.body), defs)
+
+
+def apply_rule(rule: type[RuleTransformer], source: str | ParsedModule, style: Style,
+               only: frozenset[str] | None = None) -> RuleResult:
+    """Run one rule over a module; raise libcst.ParserSyntaxError on a source that won't parse."""
+    parsed = parse_source(source) if isinstance(source, str) else source
+    transformer = rule(parsed, style, only)
+    result = parsed.wrapper.visit(transformer)
     if not transformer.sites:
-        return RuleResult(source, (), tuple(transformer.refusals))
+        return RuleResult(parsed.source, (), tuple(transformer.refusals))
     return RuleResult(result.code, tuple(transformer.sites), tuple(transformer.refusals))
