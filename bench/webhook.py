@@ -1,0 +1,127 @@
+"""Webhook intake: 2,000 signed deliveries over 100 connections to `selfmod serve` on SQLite.
+
+Prints p50/p99 latency, deliveries per second, and how many deliveries were lost (sent with a
+2xx answer but missing from webhook_deliveries). Goal: p99 < 50 ms, >= 500/s, none lost.
+Run: .venv/bin/python bench/webhook.py [--deliveries 2000] [--concurrency 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bot.github.signature import build_signature
+
+PAYLOAD = Path(__file__).resolve().parents[2] / "shared" / "github" / "webhooks" / "push.0.json"
+SECRET = "bench-secret"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _environment(folder: Path) -> dict[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = folder / "app.pem"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    return {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'bench.db'}",
+            "GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY_PATH": str(pem),
+            "GITHUB_WEBHOOK_SECRET": SECRET, "SELFMOD_LOG_LEVEL": "WARNING"}
+
+
+async def _wait_ready(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(url + "/readyz") as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("selfmod serve did not become ready")
+
+
+async def _send(url: str, count: int, concurrency: int) -> tuple[list[float], int, float]:
+    body = PAYLOAD.read_bytes()
+    signature = build_signature(body, SECRET)
+    latencies: list[float] = []
+    failures = 0
+    ids = iter([str(uuid.uuid4()) for _ in range(count)])
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one_connection() -> None:
+            nonlocal failures
+            for delivery in ids:
+                headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery,
+                           "X-Hub-Signature-256": signature,
+                           "Content-Type": "application/json"}
+                start = time.perf_counter()
+                async with session.post(url + "/webhook", data=body, headers=headers) as answer:
+                    await answer.read()
+                    if answer.status != 202:
+                        failures += 1
+                latencies.append(time.perf_counter() - start)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one_connection() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return latencies, failures, elapsed
+
+
+def main() -> int:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-webhook-") as scratch:
+        folder = Path(scratch)
+        env = _environment(folder)
+        selfmod = [sys.executable, "-m", "bot.cli"]
+        subprocess.run([*selfmod, "db", "upgrade"], env=env, check=True, capture_output=True)
+        port = _free_port()
+        server = subprocess.Popen([*selfmod, "serve", "--port", str(port)], env=env)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            asyncio.run(_wait_ready(url))
+            latencies, failures, elapsed = asyncio.run(
+                _send(url, args.deliveries, args.concurrency))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        with sqlite3.connect(folder / "bench.db") as db:
+            recorded = db.execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0]
+            jobs = db.execute("SELECT count(*) FROM jobs WHERE kind='github_event'").fetchone()[0]
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2] * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    print(json.dumps({"deliveries": args.deliveries, "concurrency": args.concurrency,
+                      "p50_ms": round(p50, 1), "p99_ms": round(p99, 1),
+                      "per_second": round(args.deliveries / elapsed, 1),
+                      "non_202": failures, "recorded": recorded, "jobs": jobs,
+                      "lost": args.deliveries - recorded}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
