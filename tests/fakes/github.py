@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from contract.checker import check_log
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,7 +23,6 @@ from bot.store.db import create_engine
 from bot.store.migrate import upgrade
 from bot.store.queue import JobQueue
 from bot.web.app import create_app
-from contract.checker import check_log
 
 APP_ID = 4242
 INSTALLATION_ID = 77

@@ -154,7 +154,7 @@ async def test_retries_secondary_rate_limit(running_app: RunningApp, fakehub: Fa
 async def test_permanent_404_is_recorded_not_retried(running_app: RunningApp,
                                                      fakehub: FakeHub) -> None:
     """A 404 from GitHub is recorded as the delivery's failure and the job is not retried."""
-    repo, data, _ = await _setup(fakehub, running_app)
+    _, data, _ = await _setup(fakehub, running_app)
     fakehub.inject("GET", r".*/permission", 404, times=100)
     data["comment"]["body"] = "/selfmod rollback slower"
     await running_app.deliver("issue_comment", "c1", data)

@@ -1,5 +1,9 @@
 """POST /webhook: every real example, signatures, size limits, redelivery and concurrency."""
 
+# The double's fixtures are imported from tests/fakes (tests/web has no conftest of ours),
+# so their names are parameters below as well.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import asyncio
