@@ -1,0 +1,127 @@
+"""The statistics of paired timings, as pure functions."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from bot.perf.stats import (
+    bootstrap_mean_interval,
+    compare_pairs,
+    is_tight,
+    log_ratios,
+    mann_whitney_p,
+)
+
+
+def _noisy_pairs(factor: float, n: int, seed: int, noise: float = 0.05) -> list[tuple[float, float]]:
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        drift = rng.uniform(0.8, 1.2)  # both runs of a pair share the machine's mood
+        pairs.append((drift * rng.lognormvariate(0, noise),
+                      factor * drift * rng.lognormvariate(0, noise)))
+    return pairs
+
+
+class TestMannWhitney:
+    def test_separated_samples_give_a_small_exact_p(self) -> None:
+        """Five values all below five others give the exact two-sided p of 2/252."""
+        assert mann_whitney_p([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == pytest.approx(2 / 252)
+
+    def test_interleaved_samples_give_p_one(self) -> None:
+        """Perfectly interleaved samples show no difference."""
+        assert mann_whitney_p([1, 4, 5, 8], [2, 3, 6, 7]) == pytest.approx(1.0)
+
+    def test_ties_use_the_normal_approximation(self) -> None:
+        """Tied values still give a p-value in (0, 1]."""
+        p = mann_whitney_p([1, 1, 2, 2, 3], [1, 2, 3, 3, 3])
+        assert 0 < p <= 1
+
+    def test_large_separated_samples_are_significant(self) -> None:
+        """Thirty values each side, fully separated, give a tiny p."""
+        assert mann_whitney_p(list(range(30)), list(range(100, 130))) < 1e-6
+
+    def test_empty_sample_is_an_error(self) -> None:
+        """An empty sample raises a clear error."""
+        with pytest.raises(ValueError, match="at least one"):
+            mann_whitney_p([], [1.0])
+
+
+class TestBootstrap:
+    def test_interval_holds_the_mean(self) -> None:
+        """The interval of the mean contains the sample mean."""
+        values = [0.1, 0.2, 0.15, 0.12, 0.18]
+        low, high = bootstrap_mean_interval(values)
+        assert low <= sum(values) / 5 <= high
+
+    def test_same_seed_same_interval(self) -> None:
+        """The bootstrap is reproducible with its seed."""
+        values = [1.0, 2.0, 3.0, 5.0]
+        assert bootstrap_mean_interval(values, seed=3) == bootstrap_mean_interval(values, seed=3)
+
+    def test_bad_confidence_is_an_error(self) -> None:
+        """A confidence outside (0, 1) is refused."""
+        with pytest.raises(ValueError, match="confidence"):
+            bootstrap_mean_interval([1.0], confidence=1.5)
+
+    def test_no_values_is_an_error(self) -> None:
+        """An empty sample cannot be resampled."""
+        with pytest.raises(ValueError, match="no values"):
+            bootstrap_mean_interval([])
+
+
+class TestComparePairs:
+    def test_halved_time_is_a_fifty_percent_improvement(self) -> None:
+        """A candidate taking half the time shows about 50% saved, significantly."""
+        result = compare_pairs(_noisy_pairs(0.5, 10, seed=1))
+        assert result.improvement == pytest.approx(0.5, abs=0.05)
+        assert result.low > 0.4
+        assert result.significant_improvement
+        assert result.speedup == pytest.approx(2.0, rel=0.15)
+
+    def test_a_quarter_slower_is_a_significant_regression(self) -> None:
+        """A candidate taking 25% longer shows a significant regression."""
+        result = compare_pairs(_noisy_pairs(1.25, 10, seed=2))
+        assert result.improvement == pytest.approx(-0.25, abs=0.06)
+        assert result.significant_regression
+        assert not result.significant_improvement
+
+    def test_identical_code_rarely_looks_faster(self) -> None:
+        """Of 200 A/A comparisons with noise and drift, at most 5% show an improvement."""
+        false = sum(compare_pairs(_noisy_pairs(1.0, 8, seed=s, noise=0.1)).significant_improvement
+                    for s in range(200))
+        assert false <= 10
+
+    def test_non_positive_timing_is_an_error(self) -> None:
+        """A zero or negative timing is refused with the values."""
+        with pytest.raises(ValueError, match="positive"):
+            log_ratios([(1.0, 0.0)])
+
+    def test_no_pairs_is_an_error(self) -> None:
+        """Comparing nothing is refused."""
+        with pytest.raises(ValueError, match="no pairs"):
+            compare_pairs([])
+
+    def test_json_names_the_interval(self) -> None:
+        """The JSON carries the improvement, its interval and the confidence."""
+        data = compare_pairs([(1.0, 0.5), (1.1, 0.55), (0.9, 0.46)]).to_json()
+        assert data["confidence"] == 0.95
+        assert data["ci_low"] <= data["improvement"] <= data["ci_high"]
+        assert math.isclose(data["speedup"], 1 / (1 - data["improvement"]))
+
+
+class TestIsTight:
+    def test_quiet_pairs_are_tight(self) -> None:
+        """Nearly noiseless pairs give a narrow interval."""
+        assert is_tight(_noisy_pairs(0.8, 6, seed=4, noise=0.001), half_width=0.02)
+
+    def test_noisy_pairs_are_not_tight(self) -> None:
+        """Very noisy pairs do not give a narrow interval."""
+        assert not is_tight(_noisy_pairs(0.8, 6, seed=4, noise=0.5), half_width=0.02)
+
+    def test_one_pair_is_never_tight(self) -> None:
+        """A single pair says nothing about spread."""
+        assert not is_tight([(1.0, 0.5)], half_width=1.0)
