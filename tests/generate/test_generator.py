@@ -1,0 +1,102 @@
+"""The generator turns rule rewrites into complete suggestions, guided by the index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from unidiff import PatchSet
+
+from bot.analysis.index import build_index
+from bot.errors import GenerationError
+from bot.generate.generator import GeneratorConfig, build_excerpts, generate_suggestions
+
+LOOPY = '''import re
+
+
+def hot(lines):
+    n = 0
+    for line in lines:
+        for part in line.split():
+            if re.match("a", part):
+                n += 1
+    return n
+
+
+def cold(value):
+    return re.match("a", value) is not None
+
+
+def check(value):
+    if value == None:
+        return True
+    return False
+'''
+
+
+def _project(tmp_path: Path, source: str = LOOPY) -> Path:
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "mod.py").write_text(source)
+    return root
+
+
+def _generate(root: Path, goals: tuple[str, ...], **config: object):  # type: ignore[no-untyped-def]
+    index = build_index(root, cache_dir=root.parent / "cache")
+    return generate_suggestions(root, index, goals, GeneratorConfig(**config))  # type: ignore[arg-type]
+
+
+def test_goals_select_the_kinds_of_rule(tmp_path: Path) -> None:
+    """Only rules of the requested goals run."""
+    root = _project(tmp_path)
+    kinds = {s.modification_type.value for s in _generate(root, ("fix_bugs",))}
+    assert kinds == {"bug_fix"}
+
+
+def test_suggestion_has_every_field_and_a_parseable_diff(tmp_path: Path) -> None:
+    """A rule suggestion names the function, carries both contents and a unidiff patch."""
+    root = _project(tmp_path)
+    [suggestion] = _generate(root, ("fix_bugs",))
+    assert suggestion.target_symbols == ("pkg.mod.check",) and "pkg.mod.check" in \
+        suggestion.reasoning
+    assert suggestion.files[0].original == LOOPY and "is None" in (
+        suggestion.files[0].modified or "")
+    assert "value == None" in suggestion.original_code and "value is None" in \
+        suggestion.modified_code
+    assert [p.path for p in PatchSet(suggestion.diff)] == ["pkg/mod.py"]
+
+
+def test_performance_rules_fire_only_where_the_index_sees_loops(tmp_path: Path) -> None:
+    """The regex rule rewrites the looping function, not a loop-free one."""
+    root = _project(tmp_path)
+    suggestions = _generate(root, ("improve_performance",))
+    assert [s.target_symbols for s in suggestions] == [("pkg.mod.hot",)]
+
+
+def test_rule_ids_restrict_the_catalogue(tmp_path: Path) -> None:
+    """With rule_ids, other rules do not run."""
+    root = _project(tmp_path)
+    assert _generate(root, ("fix_bugs",), rule_ids=("bare-except",)) == []
+
+
+def test_rewrite_over_the_line_length_is_dropped(tmp_path: Path) -> None:
+    """A rewrite that would exceed the repository's line length is not suggested."""
+    long_name = "v" * 70
+    source = f"def check({long_name}):\n    return {long_name} != None\n"
+    root = _project(tmp_path, source)
+    (root / "pyproject.toml").write_text("[tool.ruff]\nline-length = 85\n")
+    assert _generate(root, ("fix_bugs",)) == []
+
+
+def test_unknown_goal_is_an_error(tmp_path: Path) -> None:
+    """An unknown goal is refused with its name."""
+    root = _project(tmp_path)
+    with pytest.raises(GenerationError, match="make_coffee"):
+        _generate(root, ("make_coffee",))
+
+
+def test_excerpts_hold_only_the_changed_region() -> None:
+    """Excerpts carry the changed lines with one line of context."""
+    before, after = build_excerpts("a\nb\nc\nd\ne\n", "a\nb\nC\nd\ne\n")
+    assert (before, after) == ("b\nc\nd\n", "b\nC\nd\n")
