@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 
 import libcst as cst
 
@@ -16,6 +17,9 @@ _MUTATORS = frozenset({
     "setdefault", "popitem", "add", "discard", "difference_update", "intersection_update",
     "symmetric_difference_update",
 })
+Swaps = dict[type[cst.BaseCompOp], Callable[..., cst.BaseCompOp]]
+_IS_TO_EQ: Swaps = {cst.Is: cst.Equal, cst.IsNot: cst.NotEqual}
+_EQ_TO_IS: Swaps = {cst.Equal: cst.Is, cst.NotEqual: cst.IsNot}
 _MEMO_WORDS = ("cache", "memo", "seen", "registry")
 
 
@@ -153,25 +157,32 @@ class IsLiteral(RuleTransformer):
 
     def leave_Comparison(self, original_node: cst.Comparison,
                          updated_node: cst.Comparison) -> cst.BaseExpression:
-        left: cst.BaseExpression = updated_node.left
-        targets = []
-        changed = False
-        for target in updated_node.comparisons:
+        return _swap_operators(self, original_node, updated_node, _IS_TO_EQ, _is_value_literal,
+                               "`is` against a literal → `==`")
+
+
+def _swap_operators(rule: RuleTransformer, original: cst.Comparison, updated: cst.Comparison,
+                    swaps: Swaps, operand: Callable[[cst.BaseExpression], bool],
+                    note: str) -> cst.Comparison:
+    """Swap `is`/`==` (and the negations) where either operand matches; keep the spacing."""
+    left: cst.BaseExpression = updated.left
+    targets = []
+    changed = False
+    for target in updated.comparisons:
+        swap = swaps.get(type(target.operator))
+        if swap is not None and (operand(left) or operand(target.comparator)) and rule.fire(
+                original, note):
             operator = target.operator
-            if isinstance(operator, (cst.Is, cst.IsNot)) and (
-                    _is_value_literal(left) or _is_value_literal(target.comparator)) and (
-                    self.fire(original_node, "`is` against a literal → `==`")):
-                new_op: cst.BaseCompOp = (
-                    cst.Equal(whitespace_before=operator.whitespace_before,
-                              whitespace_after=operator.whitespace_after)
-                    if isinstance(operator, cst.Is) else
-                    cst.NotEqual(whitespace_before=operator.whitespace_before,
-                                 whitespace_after=operator.whitespace_after))
-                target = target.with_changes(operator=new_op)
-                changed = True
-            targets.append(target)
-            left = target.comparator
-        return updated_node.with_changes(comparisons=targets) if changed else updated_node
+            spacing: dict[str, cst.BaseParenthesizableWhitespace] = {
+                "whitespace_before": operator.whitespace_before,  # type: ignore[attr-defined]
+                "whitespace_after": operator.whitespace_after}  # type: ignore[attr-defined]
+            if swap is cst.IsNot:
+                spacing["whitespace_between"] = cst.SimpleWhitespace(" ")
+            target = target.with_changes(operator=swap(**spacing))
+            changed = True
+        targets.append(target)
+        left = target.comparator
+    return updated.with_changes(comparisons=targets) if changed else updated
 
 
 def _is_value_literal(node: cst.BaseExpression) -> bool:
@@ -241,25 +252,8 @@ class EqNone(RuleTransformer):
                          updated_node: cst.Comparison) -> cst.BaseExpression:
         if self.function is not None and self.function.node.name in ("__eq__", "__ne__"):
             return updated_node
-        left: cst.BaseExpression = updated_node.left
-        targets = []
-        changed = False
-        for target in updated_node.comparisons:
-            operator = target.operator
-            if isinstance(operator, (cst.Equal, cst.NotEqual)) and (
-                    _is_none(left) or _is_none(target.comparator)) and self.fire(
-                    original_node, "`== None` → `is None`"):
-                before, after = operator.whitespace_before, operator.whitespace_after
-                new_op: cst.BaseCompOp = (
-                    cst.Is(whitespace_before=before, whitespace_after=after)
-                    if isinstance(operator, cst.Equal) else
-                    cst.IsNot(whitespace_before=before, whitespace_after=after,
-                              whitespace_between=cst.SimpleWhitespace(" ")))
-                target = target.with_changes(operator=new_op)
-                changed = True
-            targets.append(target)
-            left = target.comparator
-        return updated_node.with_changes(comparisons=targets) if changed else updated_node
+        return _swap_operators(self, original_node, updated_node, _EQ_TO_IS, _is_none,
+                               "`== None` → `is None`")
 
 
 def _is_none(node: cst.BaseExpression) -> bool:
