@@ -43,6 +43,7 @@ class Settings:
     openai_timeout: float = 60.0
     openai_concurrency: int = 2
     sandbox_image: str = DEFAULT_SANDBOX_IMAGE
+    pip_index_url: str | None = None  # the index of the environment image builds; None: PyPI
     docker_hosts: tuple[str, ...] = ()
     data_dir: Path = Path(".selfmod")
     signing_key_path: Path | None = None
@@ -91,6 +92,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         openai_timeout=_float(env, "SELFMOD_OPENAI_TIMEOUT", 60.0, low=0.1),
         openai_concurrency=_int(env, "SELFMOD_OPENAI_CONCURRENCY", 2, low=1),
         sandbox_image=env.get("SELFMOD_SANDBOX_IMAGE") or DEFAULT_SANDBOX_IMAGE,
+        pip_index_url=_url("SELFMOD_PIP_INDEX_URL", env["SELFMOD_PIP_INDEX_URL"])
+        if env.get("SELFMOD_PIP_INDEX_URL") else None,
         docker_hosts=_list(env.get("SELFMOD_DOCKER_HOSTS")),
         data_dir=data_dir,
         signing_key_path=Path(key_path) if key_path else None,

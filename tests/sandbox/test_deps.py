@@ -132,7 +132,7 @@ def test_an_extra_file_outside_the_repository_is_refused(tmp_path: Path, rel: st
 
 def test_bad_metadata_is_a_clear_error(tmp_path: Path) -> None:
     """An invalid pyproject.toml names the file."""
-    with pytest.raises(SandboxError, match="pyproject.toml is not valid TOML"):
+    with pytest.raises(SandboxError, match=r"pyproject\.toml is not valid TOML"):
         find_dependencies(_write(tmp_path, {"pyproject.toml": "[project\n"}))
 
 
