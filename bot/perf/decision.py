@@ -45,6 +45,7 @@ class BehaviourCheck:
     recorded_calls: int
     compared: int
     mismatch: dict[str, str] | None = None  # input, original, changed
+    note: str | None = None  # why nothing could be compared
 
     @property
     def is_thin(self) -> bool:
@@ -162,6 +163,8 @@ def build_notes(evidence: Evidence) -> tuple[str, ...]:
     """Return what a reader should know about how thin the evidence is."""
     notes = []
     for check in evidence.behaviour:
+        if check.note:
+            notes.append(f"behaviour of {check.function} not compared: {check.note}")
         if check.is_thin:
             notes.append(f"thin evidence: the tests call {check.function} only "
                          f"{check.recorded_calls} time(s); behaviour was compared on "
