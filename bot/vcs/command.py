@@ -1,13 +1,31 @@
-"""`selfmod verify`: offline check of a commit's Selfmod-Signature."""
+"""`selfmod verify`: offline check of a commit's Selfmod-Signature, or the app's public key."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from bot.errors import NotAvailableError
+from bot.errors import ConfigError
 from bot.settings import Settings
+from bot.vcs.keys import build_allowed_signers_line, key_path, load_key, load_or_create_key
+from bot.vcs.safegit import SafeGit
+from bot.vcs.signature import verify_commit
 
 
 def verify_command(args: argparse.Namespace, settings: Settings) -> int:
     """Verify a commit or print the public key."""
-    raise NotAvailableError("commit signing arrives with the pull-request loop")
+    if args.public_key:
+        key = load_or_create_key(key_path(settings))
+        print(key.public_openssh)
+        print(build_allowed_signers_line(settings.commit_author_email, key.public))
+        return 0
+    if not args.commit:
+        raise ConfigError("name a commit to verify, or pass --public-key")
+    public = load_key(key_path(settings)).public
+    with SafeGit.create() as git:
+        repo = git.open(Path(args.repo))
+        result = verify_commit(git, repo, args.commit, public)
+    status = "OK" if result.ok else "FAILED"
+    modification = f" (modification {result.modification_id})" if result.modification_id else ""
+    print(f"{result.commit}: {status}: {result.reason}{modification}")
+    return 0 if result.ok else 1

@@ -164,7 +164,9 @@ class SafeGit:
         limit = timeout or self.timeout
         log.debug("git %s", " ".join(_scrub(a, secrets) for a in args))
         try:
+            # No terminal and no inherited stdin: git can never wait for a person.
             done = subprocess.run(argv, input=input, capture_output=True, env=process_env,
+                                  stdin=subprocess.DEVNULL if input is None else None,
                                   timeout=limit, check=False, cwd=self.home)
         except subprocess.TimeoutExpired:
             raise GitError(f"git {args[0]} timed out after {limit:.0f} s") from None
