@@ -13,6 +13,10 @@ class NotAvailableError(SelfmodError):
     """A capability that this build does not provide yet."""
 
 
+class PermanentJobError(SelfmodError):
+    """A job failed in a way no retry can mend; it is dead-lettered at once."""
+
+
 class StorageError(SelfmodError):
     """The database is unreachable, un-migrated or inconsistent."""
 

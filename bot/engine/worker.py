@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.clock import utcnow
+from bot.errors import PermanentJobError
 from bot.settings import Settings
 from bot.store.queue import ClaimedJob, JobQueue
 
@@ -108,7 +109,8 @@ class Worker:
                             extra={"job_id": job.id})
             return
         text = "".join(traceback.format_exception(error))
-        status = await self._queue.fail(job, text, now=utcnow())
+        status = await self._queue.fail(job, text, now=utcnow(),
+                                        permanent=isinstance(error, PermanentJobError))
         log.error("job %s (%s) failed, now %s: %s", job.id, job.kind, status.value, error,
                   extra={"job_id": job.id})
 

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import utcnow
-from bot.errors import GitHubError
+from bot.errors import GitHubError, PermanentJobError
 from bot.github.auth import GitHubApp
 from bot.github.context import EventContext
 from bot.github.permissions import PermissionCache
@@ -61,7 +61,7 @@ class GitHubEventJob:
         self._permissions = permissions or PermissionCache()
 
     async def __call__(self, job: ClaimedJob) -> Mapping[str, Any]:
-        """Dispatch the delivery; a permanent GitHub refusal is recorded, not retried."""
+        """Dispatch the delivery; a permanent GitHub refusal is dead-lettered, not retried."""
         payload = job.payload
         delivery_id = str(payload["delivery_id"])
         event = sansio.Event(payload["data"], event=str(payload["event"]),
@@ -72,8 +72,9 @@ class GitHubEventJob:
 
             async def github() -> GitHubAPI:
                 if self._app is None or installation_id is None:
-                    raise GitHubError(f"delivery {delivery_id} needs GitHub but has no "
-                                      "installation or the app has no GitHub settings")
+                    # Asking again will not give the delivery an installation.
+                    raise PermanentJobError(f"delivery {delivery_id} needs GitHub but has no "
+                                            "installation or the app has no GitHub settings")
                 return await self._app.installation_api(session, int(installation_id))
 
             ctx = EventContext(delivery_id=delivery_id, now=utcnow(), sessions=self._sessions,
@@ -88,7 +89,10 @@ class GitHubEventJob:
                 log.error("delivery %s failed for good: %s", delivery_id, describe_failure(exc),
                           extra={"delivery_id": delivery_id, "job_id": job.id})
                 await self._record(delivery_id, "failed")
-                return {"outcome": "failed", "error": describe_failure(exc)}
+                raise PermanentJobError(describe_failure(exc)) from exc
+            except PermanentJobError:
+                await self._record(delivery_id, "failed")
+                raise
         await self._record(delivery_id, "handled")
         return {"outcome": "handled"}
 

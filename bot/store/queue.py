@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.db import create_engine, create_sync_sqlite_engine, is_sqlite
 from bot.store.models import PENDING_JOBS, Job, JobStatus
@@ -93,6 +93,14 @@ class JobQueue:
                     await asyncio.get_running_loop().run_in_executor(self._thread, engine.dispose)
             self._thread.shutdown(wait=False)
 
+    async def transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)` in one transaction on the queue's own connections.
+
+        Callers that write their own rows with a job (a webhook delivery) do both here, in
+        one thread hop on SQLite, using `enqueue_in` inside `work`.
+        """
+        return await self._transaction(work)
+
     async def _transaction(self, work: Callable[[Connection], T], *,
                            single_statement: bool = False) -> T:
         """Run `work` in one transaction; one atomic statement runs in autocommit mode.
@@ -120,26 +128,25 @@ class JobQueue:
     async def enqueue(self, kind: str, payload: Mapping[str, Any], *, now: datetime,
                       key: str | None = None, group_key: str | None = None,
                       max_attempts: int = 3, delay: timedelta = timedelta(0),
-                      supersede: bool = False,
-                      connection: AsyncConnection | None = None) -> int:
+                      supersede: bool = False) -> int:
         """Add a job and return its id; a job with the same key is not added twice.
 
         With `supersede`, queued (not running) jobs of the same kind and group are marked
-        superseded, so only the newest waits. Pass `connection` to enqueue inside the
-        caller's transaction (a webhook delivery and its job are recorded together).
+        superseded, so only the newest waits.
         """
 
-        def work(sync: Connection) -> int:
-            return self._enqueue(sync, kind, payload, now=now, key=key, group_key=group_key,
-                                 max_attempts=max_attempts, delay=delay, supersede=supersede)
+        def work(connection: Connection) -> int:
+            return self.enqueue_in(connection, kind, payload, now=now, key=key,
+                                   group_key=group_key, max_attempts=max_attempts, delay=delay,
+                                   supersede=supersede)
 
-        if connection is not None:
-            return await connection.run_sync(work)
         return await self._transaction(work, single_statement=not supersede)
 
-    def _enqueue(self, connection: Connection, kind: str, payload: Mapping[str, Any], *,
-                 now: datetime, key: str | None, group_key: str | None, max_attempts: int,
-                 delay: timedelta, supersede: bool) -> int:
+    def enqueue_in(self, connection: Connection, kind: str, payload: Mapping[str, Any], *,
+                   now: datetime, key: str | None = None, group_key: str | None = None,
+                   max_attempts: int = 3, delay: timedelta = timedelta(0),
+                   supersede: bool = False) -> int:
+        """Add a job inside the caller's transaction (see `transaction`); return its id."""
         if supersede and group_key is not None:
             connection.execute(
                 update(JOBS)
@@ -230,10 +237,14 @@ class JobQueue:
             result=dict(result) if result is not None else None,
         )
 
-    async def fail(self, job: ClaimedJob, error: str, *, now: datetime) -> JobStatus:
-        """Record a failure: retry later with backoff, or dead-letter after the last attempt."""
+    async def fail(self, job: ClaimedJob, error: str, *, now: datetime,
+                   permanent: bool = False) -> JobStatus:
+        """Record a failure: retry later with backoff, or dead-letter after the last attempt.
+
+        A `permanent` failure (one that no retry can mend) is dead-lettered at once.
+        """
         error = error[-ERROR_LIMIT:]
-        if job.attempts >= job.max_attempts:
+        if permanent or job.attempts >= job.max_attempts:
             await self._update_owned(job, status=JobStatus.DEAD.value, last_error=error,
                                      finished_at=now, lease_expires_at=None)
             return JobStatus.DEAD

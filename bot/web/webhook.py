@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp import web
 from gidgethub import sansio
+from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import utcnow
 from bot.github.dispatch import GITHUB_EVENT_JOB, build_event_payload
@@ -62,24 +62,29 @@ async def webhook(request: web.Request) -> web.Response:
 
 async def _record(app: web.Application, event: sansio.Event, outcome: str) -> bool:
     """Record the delivery and its job in one transaction; False when seen before."""
-    engine: AsyncEngine = app[ENGINE]
+    queue = app[QUEUE]
     data: dict[str, Any] = event.data
     now = utcnow()
-    dialect_insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    async with engine.begin() as connection:
+    postgres = app[ENGINE].dialect.name == "postgresql"
+
+    def record(connection: Connection) -> bool:
         job_id = None
         if outcome == "queued":
-            job_id = await app[QUEUE].enqueue(
-                GITHUB_EVENT_JOB, build_event_payload(event.event, event.delivery_id, data),
-                now=now, key=f"delivery:{event.delivery_id}", connection=connection)
-        statement = dialect_insert(WebhookDelivery).values(
+            job_id = queue.enqueue_in(
+                connection, GITHUB_EVENT_JOB,
+                build_event_payload(event.event, event.delivery_id, data),
+                now=now, key=f"delivery:{event.delivery_id}")
+        insert = postgresql.insert if postgres else sqlite.insert
+        statement = insert(WebhookDelivery).values(
             delivery_id=event.delivery_id, event=event.event, action=_text(data.get("action")),
             installation_id=_id(data.get("installation")),
             repository_id=_id(data.get("repository")),
             received_at=now, outcome=outcome, job_id=job_id,
         ).on_conflict_do_nothing(index_elements=["delivery_id"])
-        result = await connection.execute(statement.returning(WebhookDelivery.id))
+        result = connection.execute(statement.returning(WebhookDelivery.id))
         return result.scalar_one_or_none() is not None
+
+    return await queue.transaction(record)
 
 
 def _id(value: Any) -> int | None:

@@ -10,7 +10,13 @@ from sqlalchemy import select
 
 from bot.fakehub.server import FakeHub
 from bot.github.commands import Command, CommandError, CommandName, parse_command
-from bot.store.models import CodeModification, Job, ModificationSession, Repository
+from bot.store.models import (
+    CodeModification,
+    Job,
+    ModificationSession,
+    Repository,
+    WebhookDelivery,
+)
 
 
 class TestParseCommand:
@@ -153,7 +159,7 @@ async def test_retries_secondary_rate_limit(running_app: RunningApp, fakehub: Fa
 
 async def test_permanent_404_is_recorded_not_retried(running_app: RunningApp,
                                                      fakehub: FakeHub) -> None:
-    """A 404 from GitHub is recorded as the delivery's failure and the job is not retried."""
+    """A 404 from GitHub is recorded as the delivery's failure and dead-lettered, not retried."""
     _, data, _ = await _setup(fakehub, running_app)
     fakehub.inject("GET", r".*/permission", 404, times=100)
     data["comment"]["body"] = "/selfmod rollback slower"
@@ -163,5 +169,9 @@ async def test_permanent_404_is_recorded_not_retried(running_app: RunningApp,
     assert len(permission_calls) == 1
     async with running_app.engine.connect() as connection:
         job = (await connection.execute(select(Job).where(Job.kind == "github_event"))).one()
-    assert job.status == "done" and job.result["outcome"] == "failed"
-    assert "404" in job.result["error"]
+    assert job.status == "dead" and job.attempts == 1
+    assert "404" in job.last_error
+    async with running_app.engine.connect() as connection:
+        delivery = (await connection.execute(
+            select(WebhookDelivery).where(WebhookDelivery.delivery_id == "c1"))).one()
+    assert delivery.outcome == "failed"
