@@ -3,11 +3,116 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
 
-from bot.errors import NotAvailableError
+from bot.analysis.repoconfig import load_repo_config
+from bot.engine.gitrepo import GitCommitWriter, head_commit
+from bot.engine.pipeline import Pipeline, Progress, RunOptions, RunResult, export_snapshot
+from bot.engine.record import SessionStore
+from bot.engine.report import build_run_json, render_text
+from bot.errors import AnalysisError
+from bot.generate.llm import LLMProvider
+from bot.perf.sandboxed import PerfSandbox
+from bot.sandbox.connect import DEFAULT_DOCKER_HOST, open_docker
+from bot.sandbox.recorder import StoreRecorder
+from bot.sandbox.runner import SandboxRunner
 from bot.settings import Settings
+from bot.store.db import create_engine, create_sessionmaker, is_sqlite
+from bot.store.migrate import current_revision, ensure_current, upgrade
+from bot.store.models import ModificationStatus
+
+
+class TerminalProgress:
+    """Live progress on a terminal: elapsed time, stage, and what runs now."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._started = time.monotonic()
+
+    def __call__(self, stage: str, detail: str) -> None:
+        """Write one line about the current step."""
+        elapsed = time.monotonic() - self._started
+        self._stream.write(f"[{elapsed:6.1f}s] {stage:<13} {detail}\n")
+        self._stream.flush()
+
+
+def _quiet(stage: str, detail: str) -> None:
+    """Say nothing (JSON output, or not a terminal)."""
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run the pipeline on a local repository and print the report."""
-    raise NotAvailableError("the local pipeline arrives with performance validation")
+    progress: Progress = _quiet if args.json or not sys.stderr.isatty() else (
+        TerminalProgress(sys.stderr))
+    options = RunOptions(goals=tuple(args.goals) if args.goals else None,
+                         safety_level=args.safety_level)
+    report = asyncio.run(run_local(Path(args.path), options, settings, progress=progress))
+    print(json.dumps(report, indent=2) if args.json else render_text(report))
+    return 0 if report["status"] in ("completed", "no_tests") else 1
+
+
+async def run_local(path: Path, options: RunOptions, settings: Settings, *,
+                    progress: Progress = _quiet, llm: LLMProvider | None = None,
+                    perf_factory: Any = None) -> dict[str, Any]:
+    """Run the pipeline on the repository at path, record it, and return the JSON report."""
+    repo = path.resolve()
+    if not repo.is_dir():
+        raise AnalysisError(f"{path} is not a folder")
+    head = head_commit(repo)
+    engine = create_engine(settings.database_url)
+    try:
+        await _ready_schema(engine, settings.database_url)
+        store = SessionStore(create_sessionmaker(engine))
+        with tempfile.TemporaryDirectory(prefix="selfmod-run-") as folder:
+            base = Path(folder) / "base"
+            base.mkdir()
+            export_snapshot(repo, head, base)
+            config = load_repo_config(base)
+            if options.goals:
+                config = replace(config, goals=options.goals)
+            if options.safety_level:
+                config = replace(config, safety_level=options.safety_level)
+            result = RunResult(str(repo), head, config.goals, config.safety_level)
+            session_id = await store.start(str(repo), list(config.goals), config.safety_level,
+                                           head)
+            result.session_id = str(session_id)
+            url = settings.docker_hosts[0] if settings.docker_hosts else DEFAULT_DOCKER_HOST
+            runner = SandboxRunner(open_docker(url), engine_url=url,
+                                   recorder=StoreRecorder(create_sessionmaker(engine)))
+            perf = (perf_factory or PerfSandbox)(runner, settings.sandbox_image,
+                                                 session_id=session_id)
+            pipeline = Pipeline(perf=perf, store=store, progress=progress,
+                                writer=GitCommitWriter(settings.commit_author_name,
+                                                       settings.commit_author_email),
+                                llm=llm if llm is not None else LLMProvider(settings),
+                                cache_dir=settings.data_dir / "index-cache")
+            try:
+                await pipeline.run(repo, head, base, config, options, result)
+            except BaseException as exc:
+                await store.finish(session_id, ModificationStatus.FAILED,
+                                   build_run_json(result), None,
+                                   error=f"{exc.__class__.__name__}: {exc}"[:2000])
+                raise
+        report = build_run_json(result)
+        approved = report["summary"]["approved"]
+        total = report["summary"]["suggestions"]
+        await store.finish(session_id, ModificationStatus.COMPLETED, report,
+                           approved / total if total else None)
+        return report
+    finally:
+        await engine.dispose()
+
+
+async def _ready_schema(engine: Any, url: str) -> None:
+    """Create the embedded SQLite schema on first use; elsewhere ask for `selfmod db upgrade`."""
+    if is_sqlite(url) and await current_revision(engine) is None:
+        await upgrade(engine)
+        return
+    await ensure_current(engine)

@@ -1,0 +1,344 @@
+"""The local pipeline: analyse, generate, validate, test, benchmark, decide, commit.
+
+Stage order follows codeflash: discover → generate → verify → benchmark → pure gates →
+publish. Everything that runs the repository's code goes through `PerfSandbox`; git, the
+database and the terminal are reached through the small interfaces passed in.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.analysis.index import build_index
+from bot.analysis.model import CodebaseIndex
+from bot.analysis.repoconfig import RepoConfig, load_repo_config
+from bot.engine.gitrepo import CommitRequest, CommitWriter, apply_changes, export_commit
+from bot.engine.record import SessionStore
+from bot.generate.generator import generate_suggestions
+from bot.generate.llm import LLMProvider, build_llm_targets
+from bot.generate.suggestion import ModificationType, Suggestion
+from bot.perf.decision import (
+    BEHAVIOUR_PRESERVING,
+    Decision,
+    Evidence,
+    Reason,
+    Rejection,
+    Thresholds,
+    decide,
+)
+from bot.perf.profile import FunctionTime, map_profile, rank_by_profile
+from bot.perf.sandboxed import BenchPlan, PerfSandbox, TestRun, TraceSamples, TraceTarget
+from bot.safety.checks import Policy
+from bot.safety.score import SafetyLevel
+from bot.safety.validate import validate
+from bot.store.models import ModificationStatus
+
+STAGES = ("analysis", "generation", "validation", "sandbox_tests", "benchmarks", "commit")
+BRANCH_PREFIX = "self-mod/"
+
+
+class Progress(Protocol):
+    """Where the pipeline says what it is doing now."""
+
+    def __call__(self, stage: str, detail: str) -> None:
+        """Report the stage and what runs in it."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the caller asks of one run."""
+
+    goals: tuple[str, ...] | None = None
+    safety_level: str | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    max_candidates: int = 10
+    allow_unverified: bool = False
+
+
+@dataclass
+class Outcome:
+    """Everything known about one suggestion at the end."""
+
+    suggestion: Suggestion
+    decision: Decision
+    evidence: Evidence
+    tests: TestRun | None = None
+    plan: BenchPlan | None = None
+    branch: str | None = None
+    commit: str | None = None
+
+
+@dataclass
+class RunResult:
+    """The whole run, for the report and the database."""
+
+    repository: str
+    commit: str
+    goals: tuple[str, ...]
+    safety_level: str
+    status: str = "completed"
+    reason: str | None = None
+    baseline: TestRun | None = None
+    profile: dict[str, FunctionTime] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    session_id: str | None = None
+
+
+class Pipeline:
+    """One local run over one repository."""
+
+    def __init__(self, *, perf: PerfSandbox, writer: CommitWriter, store: SessionStore | None,
+                 llm: LLMProvider | None, progress: Progress, cache_dir: Path | None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.perf = perf
+        self.writer = writer
+        self.store = store
+        self.llm = llm
+        self.progress = progress
+        self.cache_dir = cache_dir
+        self.clock = clock
+
+    @contextmanager
+    def _stage(self, result: RunResult, name: str) -> Iterator[None]:
+        started = self.clock()
+        try:
+            yield
+        finally:
+            result.stages[name] += self.clock() - started
+
+    async def run(self, repo: Path, head: str, base: Path, config: RepoConfig,
+                  options: RunOptions, result: RunResult) -> RunResult:
+        """Run every stage on the snapshot `base` of commit `head` of `repo`."""
+        with self._stage(result, "analysis"):
+            self.progress("analysis", "indexing the code")
+            index = build_index(base, cache_dir=self.cache_dir, cache_key=str(repo.resolve()),
+                                config=config)
+        if not index.tests and not options.allow_unverified:
+            result.status = "no_tests"
+            result.reason = ("the repository has no tests, so no change could be verified; "
+                             "no proposal is made (allow_unverified_refactors in "
+                             ".github/selfmod.yml lifts this for refactors)")
+            return result
+        await self._baseline(base, config, index, result)
+        suggestions = await self._generate(base, index, result, options)
+        survivors = await self._validate(suggestions, index, result, options)
+        samples = await self._trace(base, config, index, survivors, result)
+        for number, suggestion in enumerate(survivors, 1):
+            outcome = await self._prove(base, config, index, suggestion, samples, result,
+                                        options, f"{number}/{len(survivors)}")
+            result.outcomes.append(outcome)
+        await self._commit(repo, head, result)
+        return result
+
+    async def _baseline(self, base: Path, config: RepoConfig, index: CodebaseIndex,
+                        result: RunResult) -> None:
+        with self._stage(result, "sandbox_tests"):
+            self.progress("sandbox_tests", "baseline tests under the profiler")
+            result.baseline = await self.perf.run_tests(base, config.test_command, profile=True)
+        result.profile = map_profile(result.baseline.profile, index)
+
+    async def _generate(self, base: Path, index: CodebaseIndex, result: RunResult,
+                        options: RunOptions) -> list[Suggestion]:
+        await self._set_status(result, ModificationStatus.GENERATING)
+        with self._stage(result, "generation"):
+            self.progress("generation", "rule codemods" + (" and the LLM" if self.llm
+                                                           and self.llm.enabled else ""))
+            found = generate_suggestions(base, index, result.goals)
+            if self.llm is not None and self.llm.enabled and (
+                    "improve_performance" in result.goals):
+                targets = build_llm_targets(base, index)
+                order = rank_by_profile([t.qualname for t in targets], result.profile)
+                targets.sort(key=lambda t: order.index(t.qualname))
+                proposed, _ = await self.llm.propose(targets)
+                found.extend(proposed)
+        names = rank_by_profile(list(dict.fromkeys(s.target_symbols[0] for s in found
+                                                   if s.target_symbols)), result.profile)
+        found.sort(key=lambda s: names.index(s.target_symbols[0]) if s.target_symbols
+                   else len(names))
+        if not index.tests:
+            # Allowed only by configuration, and only for changes that promise no new behaviour.
+            found = [s for s in found if s.modification_type is ModificationType.REFACTOR]
+        return found[:options.max_candidates]
+
+    async def _validate(self, suggestions: Sequence[Suggestion], index: CodebaseIndex,
+                        result: RunResult, options: RunOptions) -> list[Suggestion]:
+        await self._set_status(result, ModificationStatus.VALIDATING)
+        level = SafetyLevel(result.safety_level)
+        policy = Policy(own_modules=frozenset(m.split(".")[0] for m in index.modules))
+        survivors = []
+        with self._stage(result, "validation"):
+            for suggestion in suggestions:
+                self.progress("validation", suggestion.title)
+                checked, verdict = validate(suggestion, policy, level)
+                if self.store is not None and result.session_id is not None:
+                    import uuid
+
+                    await self.store.add_suggestion(uuid.UUID(result.session_id), checked)
+                if verdict.accepted:
+                    survivors.append(checked)
+                    continue
+                evidence = Evidence(checked.modification_type, verdict.score)
+                decision = Decision(False, (Rejection(
+                    Reason.UNSAFE, f"safety score {verdict.score:.2f} under "
+                    f"{level.threshold} ({level.value}): " + "; ".join(verdict.reasons)),),
+                    verdict.score, None)
+                await self._record(checked, decision, evidence, None, None)
+                result.outcomes.append(Outcome(checked, decision, evidence))
+        return survivors
+
+    async def _trace(self, base: Path, config: RepoConfig, index: CodebaseIndex,
+                     suggestions: Sequence[Suggestion], result: RunResult
+                     ) -> dict[str, TraceSamples]:
+        targets = build_trace_targets(index, suggestions)
+        if not targets:
+            return {}
+        await self._set_status(result, ModificationStatus.TESTING)
+        with self._stage(result, "sandbox_tests"):
+            self.progress("sandbox_tests", f"recording the inputs of {len(targets)} function(s)")
+            run = await self.perf.run_tests(base, config.test_command, trace=targets)
+        return dict(run.trace)
+
+    async def _prove(self, base: Path, config: RepoConfig, index: CodebaseIndex,
+                     suggestion: Suggestion, samples: dict[str, TraceSamples],
+                     result: RunResult, options: RunOptions, counter: str) -> Outcome:
+        with tempfile.TemporaryDirectory(prefix="selfmod-candidate-") as folder:
+            candidate = Path(folder) / "tree"
+            shutil.copytree(base, candidate, symlinks=True)
+            apply_changes(candidate, suggestion.files)
+            return await self._prove_in(base, candidate, config, index, suggestion, samples,
+                                        result, options, counter)
+
+    async def _prove_in(self, base: Path, candidate: Path, config: RepoConfig,
+                        index: CodebaseIndex, suggestion: Suggestion,
+                        samples: dict[str, TraceSamples], result: RunResult,
+                        options: RunOptions, counter: str) -> Outcome:
+        score = suggestion.safety_score if suggestion.safety_score is not None else 1.0
+        evidence = Evidence(suggestion.modification_type, score)
+        with self._stage(result, "sandbox_tests"):
+            self.progress("sandbox_tests", f"suggestion {counter}: tests — {suggestion.title}")
+            tests = await self.perf.run_tests(candidate, config.test_command,
+                                              modification_id=suggestion.id)
+            # Tests already failing before the change are not the change's fault.
+            known = set(result.baseline.failing_names()) if result.baseline else set()
+            failing = tuple(n for n in tests.failing_names() if n not in known)
+            evidence = replace(evidence, failing_tests=failing, tests_passed=tests.passed)
+            targets = build_trace_targets(index, [suggestion])
+            if not failing and suggestion.modification_type in BEHAVIOUR_PRESERVING and targets:
+                self.progress("sandbox_tests", f"suggestion {counter}: behaviour on recorded "
+                              "inputs")
+                checks = await self.perf.check_behaviour(base, candidate, targets, samples,
+                                                         modification_id=suggestion.id)
+                evidence = replace(evidence, behaviour=checks)
+        plan = None
+        # Measure only what passed the tests and kept its behaviour.
+        blocked = bool(evidence.failing_tests) or any(c.mismatch for c in evidence.behaviour)
+        if not blocked:
+            plan = discover_benchmark(config, index, targets, samples)
+            if plan is not None:
+                with self._stage(result, "benchmarks"):
+                    self.progress("benchmarks", f"suggestion {counter}: A/B ({plan.kind}) — "
+                                  f"{suggestion.title}")
+                    measured = await self.perf.measure(base, candidate, plan,
+                                                       modification_id=suggestion.id)
+                evidence = replace(evidence, measurement=measured)
+        decision = decide(evidence, options.thresholds)
+        outcome = Outcome(suggestion, decision, evidence, tests, plan)
+        await self._record(suggestion, decision, evidence, tests, plan)
+        return outcome
+
+    async def _commit(self, repo: Path, head: str, result: RunResult) -> None:
+        await self._set_status(result, ModificationStatus.PROPOSING)
+        with self._stage(result, "commit"):
+            for outcome in result.outcomes:
+                if not outcome.decision.approved:
+                    continue
+                suggestion = outcome.suggestion
+                branch = f"{BRANCH_PREFIX}{suggestion.id}"
+                self.progress("commit", branch)
+                outcome.commit = self.writer.write(repo, CommitRequest(
+                    head, branch, suggestion.files, build_commit_message(outcome)))
+                outcome.branch = branch
+                if self.store is not None:
+                    await self.store.set_branch(suggestion.id, branch, outcome.commit, head)
+
+    async def _record(self, suggestion: Suggestion, decision: Decision, evidence: Evidence,
+                      tests: TestRun | None, plan: BenchPlan | None) -> None:
+        if self.store is None:
+            return
+        from bot.engine.report import build_evidence_json
+
+        await self.store.decide(suggestion.id, decision,
+                                build_evidence_json(evidence, tests, plan),
+                                evidence.measurement)
+
+    async def _set_status(self, result: RunResult, status: ModificationStatus) -> None:
+        if self.store is not None and result.session_id is not None:
+            import uuid
+
+            await self.store.set_status(uuid.UUID(result.session_id), status)
+
+
+def build_trace_targets(index: CodebaseIndex,
+                        suggestions: Sequence[Suggestion]) -> list[TraceTarget]:
+    """Return the functions the suggestions change, as the tracer needs them."""
+    found: dict[str, TraceTarget] = {}
+    for suggestion in suggestions:
+        for name in suggestion.target_symbols:
+            function = index.function(name)
+            if function is None or "<locals>" in name or function.is_async:
+                continue
+            found[name] = TraceTarget(name, function.path, function.name, function.first_line,
+                                      function.span.start_line)
+    return list(found.values())
+
+
+def discover_benchmark(config: RepoConfig, index: CodebaseIndex,
+                       targets: Sequence[TraceTarget],
+                       samples: dict[str, TraceSamples]) -> BenchPlan | None:
+    """Choose the measurement: the configured command, benchmark tests, or recorded calls."""
+    if config.benchmark_command:
+        return BenchPlan("command", command=config.benchmark_command)
+    benchmarked = [t for t in targets if t.qualname in index.benchmarked]
+    if benchmarked:
+        files = sorted({f.path for name in index.benchmarks
+                        if (f := index.function(name)) is not None})
+        return BenchPlan("pytest-benchmark", files=tuple(files))
+    for target in targets:
+        recorded = samples.get(target.qualname)
+        if recorded is not None and recorded.samples:
+            return BenchPlan("micro", target=target, samples=recorded.samples)
+    return None
+
+
+def build_commit_message(outcome: Outcome) -> str:
+    """Return the commit message: the title, the reasoning and the evidence in brief."""
+    s = outcome.suggestion
+    lines = [s.title or f"selfmod: {s.rule_id}", "", s.reasoning, ""]
+    m = outcome.evidence.measurement
+    if m is not None:
+        c = m.comparison
+        lines.append(f"Measured ({m.method}, {c.pairs} interleaved pairs): {c.improvement:.1%} "
+                     f"less time, 95% CI [{c.low:.1%}, {c.high:.1%}].")
+    if outcome.tests is not None:
+        lines.append(f"Tests in the sandbox: {outcome.tests.passed} passed.")
+    lines += ["", f"Selfmod-Modification: {s.id}", f"Selfmod-Rule: {s.rule_id}"]
+    return "\n".join(lines) + "\n"
+
+
+def export_snapshot(repo: Path, head: str, dest: Path) -> int:
+    """Write the commit's files to dest; return how many."""
+    return export_commit(repo, head, dest)
+
+
+def repo_config_allows_unverified(config: RepoConfig) -> bool:
+    """Tell whether the repository's config allows unverified refactors (off by default)."""
+    value: Any = getattr(config, "allow_unverified_refactors", False)
+    return value is True

@@ -1,0 +1,152 @@
+"""Recording a pipeline run in the PRD tables: the session, its modifications and metrics."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.generate.suggestion import Suggestion
+from bot.perf.decision import Decision, Measurement
+from bot.store.models import (
+    Agent,
+    CodeModification,
+    ModificationMetric,
+    ModificationSafety,
+    ModificationSession,
+    ModificationStatus,
+    SuggestionStatus,
+)
+
+CLI_AGENT = "selfmod-cli"
+_PERCENT_LIMIT = Decimal("999.99")
+_VALUE_LIMIT = Decimal("999999.9999")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # the PRD columns are naive TIMESTAMPs
+
+
+def _clamp(value: float, limit: Decimal, places: str) -> Decimal:
+    number = Decimal(str(value)).quantize(Decimal(places))
+    return max(-limit, min(limit, number))
+
+
+class SessionStore:
+    """Write one session's rows; each call is its own short transaction."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    async def start(self, codebase: str, goals: list[str], safety_level: str,
+                    commit_sha: str) -> uuid.UUID:
+        """Insert the session (status analyzing) for the command-line agent; return its id."""
+        async with self._sessionmaker() as db:
+            agent = (await db.execute(select(Agent).where(Agent.name == CLI_AGENT))).scalar()
+            if agent is None:
+                agent = Agent(name=CLI_AGENT, kind="cli")
+                db.add(agent)
+                await db.flush()
+            row = ModificationSession(agent_id=agent.id, codebase_path=codebase,
+                                      modification_goals=goals,
+                                      safety_level=ModificationSafety(safety_level),
+                                      status=ModificationStatus.ANALYZING,
+                                      commit_sha=commit_sha, trigger="cli")
+            db.add(row)
+            await db.commit()
+            return row.id
+
+    async def set_status(self, session_id: uuid.UUID, status: ModificationStatus) -> None:
+        """Move the session to a stage."""
+        async with self._sessionmaker() as db:
+            await db.execute(update(ModificationSession)
+                             .where(ModificationSession.id == session_id).values(status=status))
+            await db.commit()
+
+    async def add_suggestion(self, session_id: uuid.UUID, suggestion: Suggestion) -> None:
+        """Insert a suggestion as a pending modification (its id is the suggestion's)."""
+        first = suggestion.files[0]
+        async with self._sessionmaker() as db:
+            db.add(CodeModification(
+                id=suggestion.id, session_id=session_id, file_path=first.path[:500],
+                modification_type=suggestion.modification_type.value,
+                original_content=first.original, modified_content=first.modified,
+                modification_reason=suggestion.reasoning, rule_id=suggestion.rule_id,
+                title=suggestion.title[:300], diff=suggestion.diff,
+                files=[c.path for c in suggestion.files],
+                status=SuggestionStatus.PENDING.value))
+            await db.commit()
+
+    async def decide(self, suggestion_id: uuid.UUID, decision: Decision,
+                     evidence: dict[str, Any], measurement: Measurement | None) -> None:
+        """Store the decision, its evidence and the metrics rows."""
+        values: dict[str, Any] = {
+            "status": (SuggestionStatus.APPROVED if decision.approved
+                       else SuggestionStatus.REJECTED).value,
+            "safety_score": _clamp(decision.safety_score, Decimal("9.99"), "0.01"),
+            "rejection_reasons": decision.to_json()["rejections"],
+            "evidence": evidence,
+        }
+        if decision.performance_impact is not None:
+            values["performance_impact"] = _clamp(decision.performance_impact, _PERCENT_LIMIT,
+                                                  "0.01")
+        async with self._sessionmaker() as db:
+            await db.execute(update(CodeModification)
+                             .where(CodeModification.id == suggestion_id).values(**values))
+            for metric in build_metric_rows(suggestion_id, measurement):
+                db.add(metric)
+            await db.commit()
+
+    async def set_branch(self, suggestion_id: uuid.UUID, branch: str, commit_sha: str,
+                         base_sha: str) -> None:
+        """Record where an approved change was committed."""
+        async with self._sessionmaker() as db:
+            await db.execute(update(CodeModification)
+                             .where(CodeModification.id == suggestion_id)
+                             .values(branch=branch, commit_sha=commit_sha, base_sha=base_sha))
+            await db.commit()
+
+    async def finish(self, session_id: uuid.UUID, status: ModificationStatus,
+                     report: dict[str, Any], success_rate: float | None,
+                     error: str | None = None) -> None:
+        """Close the session with its report."""
+        values: dict[str, Any] = {"status": status, "completed_at": _now(), "report": report,
+                                  "error": error}
+        if success_rate is not None:
+            values["success_rate"] = _clamp(success_rate * 100, _PERCENT_LIMIT, "0.01")
+        async with self._sessionmaker() as db:
+            await db.execute(update(ModificationSession)
+                             .where(ModificationSession.id == session_id).values(**values))
+            await db.commit()
+
+
+def build_metric_rows(suggestion_id: uuid.UUID,
+                      measurement: Measurement | None) -> list[ModificationMetric]:
+    """Return the modification_metrics rows of a measurement (none without one)."""
+    if measurement is None:
+        return []
+    c = measurement.comparison
+    rows = [ModificationMetric(
+        modification_id=suggestion_id, metric_name="execution_time_seconds",
+        baseline_value=_clamp(c.baseline_median, _VALUE_LIMIT, "0.0001"),
+        modified_value=_clamp(c.candidate_median, _VALUE_LIMIT, "0.0001"),
+        improvement_percentage=_clamp(c.improvement * 100, _PERCENT_LIMIT, "0.01"))]
+    if measurement.memory_baseline and measurement.memory_candidate is not None:
+        mib = 1024 * 1024
+        rows.append(ModificationMetric(
+            modification_id=suggestion_id, metric_name="peak_memory_mb",
+            baseline_value=_clamp(measurement.memory_baseline / mib, _VALUE_LIMIT, "0.0001"),
+            modified_value=_clamp(measurement.memory_candidate / mib, _VALUE_LIMIT, "0.0001"),
+            improvement_percentage=_clamp(-measurement.memory_delta * 100, _PERCENT_LIMIT,
+                                          "0.01")))
+    rows.append(ModificationMetric(
+        modification_id=suggestion_id, metric_name="error_rate",
+        baseline_value=_clamp(measurement.error_rate_baseline, _VALUE_LIMIT, "0.0001"),
+        modified_value=_clamp(measurement.error_rate_candidate, _VALUE_LIMIT, "0.0001"),
+        improvement_percentage=_clamp(-measurement.error_rate_change * 100, _PERCENT_LIMIT,
+                                      "0.01")))
+    return rows
