@@ -12,7 +12,7 @@ from bot.vcs.keys import SigningKey
 from bot.vcs.message import CommitFacts, build_commit_message
 from bot.vcs.objects import resolve_commit
 from bot.vcs.safegit import Repo, SafeGit
-from bot.vcs.signature import sign_commit_fields
+from bot.vcs.signature import sign_message
 
 ZERO_ID = "0" * 40
 
@@ -28,6 +28,8 @@ class Author:
 def write_tree(git: SafeGit, repo: Repo, base_commit: str,
                changes: Mapping[str, bytes | None]) -> str:
     """Return the tree of `base_commit` with files replaced (bytes) or deleted (None)."""
+    for path in changes:
+        _check_path(path)
     modes = _modes(git, repo, base_commit, list(changes))
     with tempfile.TemporaryDirectory(prefix="selfmod-index-") as scratch:
         # A private index: the user's index and work tree are never touched.
@@ -35,7 +37,6 @@ def write_tree(git: SafeGit, repo: Repo, base_commit: str,
         git.run(repo, "read-tree", base_commit, env=env)
         lines = []
         for path, content in changes.items():
-            _check_path(path)
             if content is None:
                 lines.append(f"0 {ZERO_ID}\t{path}")
                 continue
@@ -74,8 +75,14 @@ def _check_path(path: str) -> None:
 def create_signed_commit(git: SafeGit, repo: Repo, key: SigningKey, author: Author, tree: str,
                          parents: Sequence[str], facts: CommitFacts) -> str:
     """Make a commit signed twice (SSH signature, Selfmod-Signature trailer); return its id."""
-    message = build_commit_message(
-        facts, sign_commit_fields(key, tree, parents, facts.modification_id))
+    return commit_message_signed(git, repo, key, author, tree, parents,
+                                 build_commit_message(facts))
+
+
+def commit_message_signed(git: SafeGit, repo: Repo, key: SigningKey, author: Author, tree: str,
+                          parents: Sequence[str], message: str) -> str:
+    """Commit a tree with an unsigned self-modification message, signing it both ways."""
+    message = sign_message(key, tree, parents, message)
     args = ["commit-tree", "-S", tree]
     for parent in parents:
         args += ["-p", parent]

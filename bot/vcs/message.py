@@ -69,8 +69,22 @@ def build_commit_message(facts: CommitFacts, signature: str | None = None) -> st
     reasoning = facts.reasoning.strip()
     if reasoning:
         parts.append(reasoning)
-    parts.append("\n".join(f"{key}: {value}" for key, value in build_trailers(facts, signature)))
+    trailers = build_trailers(facts, signature)
+    if trailers:
+        parts.append("\n".join(f"{key}: {value}" for key, value in trailers))
     return "\n\n".join(parts) + "\n"
+
+
+def append_trailer(message: str, key: str, value: str) -> str:
+    """Add one trailer to a message: to its trailer block, or as a new last paragraph."""
+    paragraphs = message.strip("\n").split("\n\n")
+    line = f"{key}: {_one_line(value)}"
+    last = paragraphs[-1].splitlines()
+    if len(paragraphs) > 1 and all(_TRAILER.fullmatch(x.strip()) for x in last):
+        paragraphs[-1] += "\n" + line
+    else:
+        paragraphs.append(line)
+    return "\n\n".join(paragraphs) + "\n"
 
 
 def build_trailers(facts: CommitFacts, signature: str | None) -> list[tuple[str, str]]:

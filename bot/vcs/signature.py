@@ -12,7 +12,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bot.errors import GitError
 from bot.vcs.keys import SigningKey, fingerprint, is_valid_signature
-from bot.vcs.message import SIGNATURE, check_modification_id, parse_commit_message
+from bot.vcs.message import (
+    SIGNATURE,
+    append_trailer,
+    check_modification_id,
+    parse_commit_message,
+)
 from bot.vcs.objects import RawCommit, read_commit
 from bot.vcs.safegit import Repo, SafeGit
 
@@ -47,6 +52,15 @@ def sign_commit_fields(key: SigningKey, tree: str, parents: Sequence[str],
     """Return the Selfmod-Signature trailer value for a commit still to be made."""
     raw = key.sign(build_signed_payload(tree, parents, modification_id))
     return f"{VERSION} {key.fingerprint} {base64.b64encode(raw).decode()}"
+
+
+def sign_message(key: SigningKey, tree: str, parents: Sequence[str], message: str) -> str:
+    """Append the Selfmod-Signature trailer to an unsigned self-modification message."""
+    parsed = parse_commit_message(message)
+    if parsed.trailer(SIGNATURE) is not None:
+        raise GitError("the message already carries a Selfmod-Signature")
+    value = sign_commit_fields(key, tree, parents, parsed.modification_id)
+    return append_trailer(message, SIGNATURE, value)
 
 
 def check_signature(commit: RawCommit, key: Ed25519PublicKey) -> Verification:
