@@ -1,0 +1,183 @@
+"""Building the codebase index: discover, reuse cached records, parse the rest in parallel."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bot.analysis.cache import IndexCache, StatKey, content_hash, record_key
+from bot.analysis.discover import DEFAULT_MAX_FILE_BYTES, SourceFile, discover, read_source
+from bot.analysis.extract import extract_source
+from bot.analysis.link import FileEntry, link_index
+from bot.analysis.model import CodebaseIndex, Problem, ProblemKind
+from bot.analysis.repoconfig import RepoConfig
+from bot.errors import AnalysisError
+
+# Below this much work a process pool costs more than it saves.
+_POOL_MIN_FILES = 40
+_POOL_MIN_BYTES = 1_000_000
+# A file changed this recently may change again within the same mtime tick: hash it next time.
+_RACY_SECONDS = 2.0
+
+Task = tuple[int, bytes, str, bool]
+
+
+def build_index(root: Path | str, *, cache_dir: Path | None = None,
+                cache_key: str | None = None, config: RepoConfig | None = None,
+                include: Sequence[str] = (), exclude: Sequence[str] = (),
+                max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+                workers: int | None = None) -> CodebaseIndex:
+    """Index the Python code under root, reusing the cache in cache_dir when given.
+
+    `cache_key` names the codebase in the cache (default: the root's real path), so fresh
+    checkouts of one repository can share records. Globs of `config` add to include/exclude.
+    """
+    with _gc_paused():
+        return _build(Path(root), cache_dir, cache_key, config, include, exclude,
+                      max_file_bytes, workers)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic collector: the index makes millions of objects and no cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(root: Path, cache_dir: Path | None, cache_key: str | None,
+           config: RepoConfig | None, include: Sequence[str], exclude: Sequence[str],
+           max_file_bytes: int, workers: int | None) -> CodebaseIndex:
+    started = time.perf_counter()
+    if not root.is_dir():
+        raise AnalysisError(f"{root} is not a folder")
+    if config is not None:
+        include = (*include, *config.include)
+        exclude = (*exclude, *config.exclude)
+    files, problems = discover(root, include=include, exclude=exclude,
+                               max_file_bytes=max_file_bytes)
+    names = module_names([f.path for f in files], root.resolve().name)
+    cache = IndexCache.open(cache_dir, cache_key or str(root.resolve()))
+    entries, tasks = _plan(root, files, names, cache, problems)
+    for position, record in _parse(tasks, workers):
+        entries[position] = entries[position]._replace(record=record)
+    _save(cache, files, entries)
+    kept = [e for e in entries if e.record is not None]
+    return link_index(root, kept, problems, parsed=len(tasks),
+                      started=started, clock=time.perf_counter)
+
+
+def module_names(paths: Sequence[str], root_name: str) -> dict[str, tuple[str, bool]]:
+    """Name each file's module by climbing the folders that hold an `__init__.py`."""
+    packages = {p.rpartition("/")[0] for p in paths if p.rpartition("/")[2] == "__init__.py"}
+    root_is_package = "" in packages or "__init__.py" in paths
+    names: dict[str, tuple[str, bool]] = {}
+    taken: set[str] = set()
+    for path in paths:
+        parts = path[:-3].split("/")
+        start = len(parts) - 1
+        while start > 0 and "/".join(parts[:start]) in packages:
+            start -= 1
+        dotted = parts[start:]
+        if start == 0 and root_is_package:
+            dotted = [root_name, *dotted]
+        is_package = dotted[-1] == "__init__"
+        if is_package:
+            dotted = dotted[:-1] or [root_name]
+        name = ".".join(dotted)
+        if name in taken:
+            name = f"{name}[{path}]"  # two top-level files of one name (conftest.py, setup.py)
+        taken.add(name)
+        names[path] = (name, is_package)
+    return names
+
+
+def _plan(root: Path, files: list[SourceFile], names: dict[str, tuple[str, bool]],
+          cache: IndexCache, problems: list[Problem]) -> tuple[list[FileEntry], list[Task]]:
+    """Match files to cached records by stat, then by content hash; list what to parse."""
+    entries: list[FileEntry] = []
+    tasks: list[Task] = []
+    for source_file in files:
+        module, is_package = names[source_file.path]
+        key: StatKey = (source_file.size, source_file.mtime_ns, source_file.inode)
+        digest = cache.known_hash(source_file.path, key)
+        source = None
+        if digest is None or record_key(digest, module, is_package) not in cache.records:
+            try:
+                source = read_source(root, source_file.path)
+            except OSError as exc:
+                problems.append(Problem(source_file.path, ProblemKind.UNREADABLE,
+                                        str(exc.strerror or exc)))
+                continue
+            digest = content_hash(source)
+        record = cache.records.get(record_key(digest, module, is_package))
+        if record is None:
+            if source is None:  # pragma: no cover - the branch above read it
+                raise AssertionError("source must have been read")
+            tasks.append((len(entries), source, module, is_package))
+        entries.append(FileEntry(source_file.path, module, is_package, digest, record))
+    return entries, tasks
+
+
+def _parse(tasks: list[Task], workers: int | None) -> list[tuple[int, Any]]:
+    """Extract every task's record, in a process pool when the work is large enough."""
+    count = workers or os.cpu_count() or 1
+    total = sum(len(t[1]) for t in tasks)
+    if count < 2 or len(tasks) < _POOL_MIN_FILES or total < _POOL_MIN_BYTES:
+        return _extract_batch(tasks)
+    batches = _batches(tasks, count * 6)
+    # forkserver, not fork: the caller may be a threaded server, and forking it is unsafe.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["bot.analysis.extract"])
+    with ProcessPoolExecutor(count, mp_context=context, initializer=gc.disable) as pool:
+        results: list[tuple[int, Any]] = []
+        for part in pool.map(_extract_batch, batches):
+            results.extend(part)
+    return results
+
+
+def _batches(tasks: list[Task], count: int) -> list[list[Task]]:
+    """Split tasks into batches of similar size, the largest files first."""
+    ordered = sorted(tasks, key=lambda t: len(t[1]), reverse=True)
+    batches: list[list[Task]] = [[] for _ in range(count)]
+    sizes = [0] * count
+    for task in ordered:
+        smallest = sizes.index(min(sizes))
+        batches[smallest].append(task)
+        sizes[smallest] += len(task[1])
+    return [b for b in batches if b]
+
+
+def _extract_batch(tasks: list[Task]) -> list[tuple[int, Any]]:
+    """Extract a batch of files; the cyclic collector is paused (ASTs hold no cycles)."""
+    with _gc_paused():
+        return [(pos, extract_source(src, module, pkg)) for pos, src, module, pkg in tasks]
+
+
+def _save(cache: IndexCache, files: list[SourceFile], entries: list[FileEntry]) -> None:
+    by_path = {e.path: e for e in entries}
+    racy = time.time_ns() - int(_RACY_SECONDS * 1e9)
+    stats: dict[str, tuple[StatKey, str]] = {}
+    records: dict[str, Any] = {}
+    for f in files:
+        entry = by_path.get(f.path)
+        if entry is None or entry.record is None:
+            continue
+        if f.mtime_ns < racy:
+            stats[f.path] = ((f.size, f.mtime_ns, f.inode), entry.digest)
+        records[record_key(entry.digest, entry.module, entry.is_package)] = entry.record
+    try:
+        cache.save(stats, records)
+    except OSError as exc:
+        raise AnalysisError(f"cannot write the index cache {cache.path}: {exc}") from exc
