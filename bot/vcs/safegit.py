@@ -272,4 +272,6 @@ def _failure(args: Sequence[str], result: GitResult, secrets: Sequence[str]) -> 
     stderr = result.stderr.decode("utf-8", errors="replace").strip()
     lines = [line for line in stderr.splitlines() if line.strip()][-6:]
     detail = "; ".join(lines) or f"exit status {result.returncode}"
+    if "could not read Username" in stderr or "Authentication failed" in stderr:
+        detail = "the server asked for credentials (token missing, expired or without access)"
     return _scrub(f"git {args[0]} failed: {detail}", secrets)

@@ -87,3 +87,6 @@ def commit_file(host_git: HostGit) -> Callable[..., str]:
         return host_git(repo, "rev-parse", "HEAD")
 
     return commit
+
+
+from fakes.github import app_private_key, fakehub, github_request_log  # noqa: E402, F401
