@@ -58,7 +58,7 @@ _FIXED_ENV = {
     "SELFMOD_AUDIT_ALLOW": f"{MOUNT}:/tmp:/dev/null:/dev/stdout:/dev/stderr:/dev/tty:/proc/self",
 }
 _AUDIT_LIMIT = 256 * 1024
-_SIGKILL_EXIT = 137
+SIGKILL_EXIT = 137
 
 
 class KillReason(enum.StrEnum):
@@ -151,6 +151,34 @@ class SandboxResult:
         }
 
 
+def build_container_options(limits: SandboxLimits, labels: Mapping[str, str], volume: str, *,
+                            user: str = f"{SANDBOX_UID}:{SANDBOX_UID}") -> dict[str, Any]:
+    """Return the hardened container settings, the work volume mounted at /sandbox."""
+    ulimits = [docker.types.Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
+               docker.types.Ulimit(name="nproc", soft=limits.pids * 4, hard=limits.pids * 4),
+               docker.types.Ulimit(name="fsize", soft=limits.work_bytes, hard=limits.work_bytes),
+               docker.types.Ulimit(name="core", soft=0, hard=0)]
+    return dict(
+        entrypoint=[], user=user, working_dir="/", hostname="sandbox", labels=dict(labels),
+        environment={}, network_mode="none", read_only=True,
+        tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777"},
+        mounts=[docker.types.Mount(MOUNT, volume, type="volume")],
+        cap_drop=["ALL"], security_opt=["no-new-privileges:true"], privileged=False,
+        pids_limit=limits.pids, mem_limit=limits.memory_bytes,
+        memswap_limit=limits.memory_bytes, nano_cpus=int(limits.cpus * 1e9),
+        ulimits=ulimits, init=True, ipc_mode="none", log_config={"type": "none"},
+    )
+
+
+def create_work_volume(client: docker.DockerClient, name: str, labels: Mapping[str, str],
+                       limits: SandboxLimits) -> Any:
+    """Create the size-limited tmpfs volume that holds a work copy."""
+    return client.volumes.create(
+        name=name, driver="local", labels=dict(labels),
+        driver_opts={"type": "tmpfs", "device": "tmpfs",
+                     "o": f"size={limits.work_bytes},mode=0755,nosuid,nodev"})
+
+
 def build_env(extra: Mapping[str, str], host: Mapping[str, str] | None = None) -> dict[str, str]:
     """Return the sandbox environment: fixed values, allow-listed host values, then `extra`."""
     env = {name: value for name, value in (host or {}).items() if name in ALLOWED_HOST_ENV}
@@ -230,10 +258,8 @@ class _Run:
                                      extra_dirs={"audit": SANDBOX_UID})
             spool.seek(0)
             try:
-                volume = self.client.volumes.create(
-                    name=f"selfmod-sandbox-{self.run_id}", driver="local", labels=self.labels,
-                    driver_opts={"type": "tmpfs", "device": "tmpfs",
-                                 "o": f"size={limits.work_bytes},mode=0755,nosuid,nodev"})
+                volume = create_work_volume(self.client, f"selfmod-sandbox-{self.run_id}",
+                                            self.labels, limits)
                 self._start_container(volume.name)
                 assert self.container is not None
                 if not self.container.put_archive(MOUNT, spool):
@@ -243,23 +269,9 @@ class _Run:
                 self._remove(volume)
 
     def _start_container(self, volume: str) -> None:
-        limits = self.request.limits
-        ulimits = [docker.types.Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
-                   docker.types.Ulimit(name="nproc", soft=limits.pids * 4, hard=limits.pids * 4),
-                   docker.types.Ulimit(name="fsize", soft=limits.work_bytes,
-                                       hard=limits.work_bytes),
-                   docker.types.Ulimit(name="core", soft=0, hard=0)]
         container = self.client.containers.create(
-            self.request.image, ["sleep", "infinity"], entrypoint=[],
-            user=f"{SANDBOX_UID}:{SANDBOX_UID}", working_dir="/", hostname="sandbox",
-            labels=self.labels, environment={}, network_mode="none", read_only=True,
-            tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777"},
-            mounts=[docker.types.Mount(MOUNT, volume, type="volume")],
-            cap_drop=["ALL"], security_opt=["no-new-privileges:true"], privileged=False,
-            pids_limit=limits.pids, mem_limit=limits.memory_bytes,
-            memswap_limit=limits.memory_bytes, nano_cpus=int(limits.cpus * 1e9),
-            ulimits=ulimits, init=True, ipc_mode="none", log_config={"type": "none"},
-        )
+            self.request.image, ["sleep", "infinity"],
+            **build_container_options(self.request.limits, self.labels, volume))
         with self._lock:
             self.container = container
             aborted = self._aborted
@@ -287,9 +299,9 @@ class _Run:
             exit_code = None  # the engine forgets an exec whose container was killed
         return self._finish(exit_code, stdout, stderr, wall_time, copy_in)
 
-    def _read_output(self, chunks: Any) -> tuple[_Capped, _Capped]:
+    def _read_output(self, chunks: Any) -> tuple[CappedOutput, CappedOutput]:
         cap = self.request.limits.output_bytes
-        stdout, stderr = _Capped(cap), _Capped(cap)
+        stdout, stderr = CappedOutput(cap), CappedOutput(cap)
         for out, err in chunks:
             stdout.add(out)
             stderr.add(err)
@@ -297,7 +309,7 @@ class _Run:
                 self.abort(KillReason.OUTPUT)
         return stdout, stderr
 
-    def _finish(self, exit_code: int | None, stdout: _Capped, stderr: _Capped,
+    def _finish(self, exit_code: int | None, stdout: CappedOutput, stderr: CappedOutput,
                 wall_time: float, copy_in: CopyReport) -> SandboxResult:
         assert self.container is not None
         running = self.killed_reason is None and self._is_running()
@@ -309,8 +321,8 @@ class _Run:
             audit, written = archive.result() if archive else ("", None)
             changes = diff.result() or []
         if exit_code is None or self.killed_reason is not None:
-            exit_code = _SIGKILL_EXIT
-        if self.killed_reason is None and exit_code == _SIGKILL_EXIT and (
+            exit_code = SIGKILL_EXIT
+        if self.killed_reason is None and exit_code == SIGKILL_EXIT and (
                 failcnt or (peak or 0) >= self.request.limits.memory_bytes or self._oom_killed()):
             self.killed_reason = KillReason.MEMORY
         err_text = stderr.text()
@@ -383,7 +395,7 @@ class _Run:
                 volume.remove(force=True)
 
 
-class _Capped:
+class CappedOutput:
     """Keep the first `cap` bytes of a stream and count the rest."""
 
     def __init__(self, cap: int) -> None:

@@ -16,13 +16,14 @@ import pytest
 from bot.errors import ConfigError, SandboxError
 from bot.sandbox.deps import EnvConfig, find_dependencies
 from bot.sandbox.envimage import (
+    ENV_LABEL,
     ENV_REPOSITORY,
     EnvBuildLimits,
     EnvImageBuilder,
     build_env_key,
     build_install_script,
 )
-from bot.sandbox.runner import LABEL, SandboxRequest, SandboxRunner
+from bot.sandbox.runner import SandboxRequest, SandboxRunner
 from bot.settings import load_settings
 
 OFFLINE = "--no-index\n--find-links wheels\n"
@@ -60,8 +61,9 @@ def builder(docker_client: docker.DockerClient) -> Iterator[EnvImageBuilder]:
     for image in docker_client.images.list(ENV_REPOSITORY):
         if image.id not in before:
             docker_client.images.remove(image.id, force=True)
-    assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
-    assert docker_client.volumes.list(filters={"label": LABEL}) == []
+    # Build containers carry the env label; other people's sandbox runs may share the engine.
+    assert docker_client.containers.list(all=True, filters={"label": ENV_LABEL}) == []
+    assert docker_client.volumes.list(filters={"label": ENV_LABEL}) == []
 
 
 def _offline_repo(root: Path, token: str) -> Path:
@@ -173,7 +175,7 @@ async def test_a_build_past_its_timeout_is_stopped(docker_client: docker.DockerC
                               limits=EnvBuildLimits(timeout=2, memory_bytes=256 << 20))
     with pytest.raises(SandboxError, match="longer than 2 s"):
         await builder.ensure(tmp_path, sandbox_image, EnvConfig(setup_command="sleep 60"))
-    assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
+    assert docker_client.containers.list(all=True, filters={"label": ENV_LABEL}) == []
 
 
 @pytest.mark.docker

@@ -1,0 +1,386 @@
+"""A warm sandbox for one job of one repository: one hardened container, several runs.
+
+A session keeps one container (same hardening as a single run) with its tmpfs work volume and
+runs each command with `exec`, which saves the container start and removal of every run. Between
+runs nothing is kept but the work copy: after each command a reset exec, as the sandbox user, kills
+every process of that user (the idle process runs as root without capabilities, so it survives),
+empties /tmp and hands over and deletes the audit log; the host then checks from the cgroup that
+only the idle processes are left. A reset that fails or leaves a process behind, a timeout or an
+output kill discard the container: the next run starts a new one on a fresh copy. A fresh work
+copy is put in when a run asks for one (or names another folder).
+
+Never share a session between repositories or jobs: the work copy, and whatever the code under
+test wrote into it, stays from one run to the next by design.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from bot.errors import SandboxError
+from bot.sandbox.connect import UNAVAILABLE_ERRORS, unavailable
+from bot.sandbox.limits import SandboxLimits
+from bot.sandbox.recorder import ExecutionRecorder, build_record
+from bot.sandbox.runner import (
+    AUDIT_LOG,
+    LABEL,
+    MOUNT,
+    RUN_LABEL,
+    SIGKILL_EXIT,
+    WORKDIR,
+    CappedOutput,
+    KillReason,
+    SandboxRequest,
+    SandboxResult,
+    build_container_options,
+    build_env,
+    create_work_volume,
+    list_upper_dir,
+    read_cgroup_memory,
+)
+from bot.sandbox.violations import build_violations
+from bot.sandbox.workcopy import SANDBOX_UID, CopyReport, build_work_tar, write_back
+
+SESSION_LABEL = "org.selfmod.sandbox.session"
+_USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
+# The idle process and the container's init run as root with no capability: the sandbox user
+# cannot signal them, and they hold nothing.
+_IDLE_USER = "0:0"
+_IDLE_PROCESSES = 2
+_RESET_LIMIT = 256 * 1024
+_CGROUP_ROOTS = ("/sys/fs/cgroup/{controller}/docker/{id}",
+                 "/sys/fs/cgroup/{controller}/system.slice/docker-{id}.scope")
+# Run as the sandbox user with `python3 -I -S`: no site, no path from the work copy or env.
+_RESET_SCRIPT = r"""
+import os, signal, stat, sys, time
+me, uid = os.getpid(), os.getuid()
+def others():
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != me:
+            try:
+                if os.stat("/proc/" + name).st_uid == uid:
+                    found.append(name)
+            except OSError:
+                pass
+    return found
+for _ in range(400):
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if not others():
+        break
+    time.sleep(0.005)
+else:
+    sys.exit("processes of the sandbox user survive")
+def wipe(path):
+    for name in os.listdir(path):
+        full = os.path.join(path, name)
+        st = os.lstat(full)
+        if st.st_uid != uid:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            os.chmod(full, 0o700)
+            wipe(full)
+            os.rmdir(full)
+        else:
+            os.unlink(full)
+for target in sys.argv[2:]:
+    wipe(target)
+log = sys.argv[1]
+try:
+    fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+except OSError:
+    pass
+else:
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        sys.stdout.buffer.write(os.read(fd, LIMIT))
+    os.close(fd)
+    os.unlink(log)
+""".replace("LIMIT", str(_RESET_LIMIT))
+
+
+class SandboxSession:
+    """Several runs in one warm hardened container; use as an async context manager."""
+
+    def __init__(self, client: docker.DockerClient, *, engine_url: str, image: str,
+                 limits: SandboxLimits | None = None, recorder: ExecutionRecorder | None = None,
+                 host_env: Mapping[str, str] | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._client = client
+        self._engine_url = engine_url
+        self.image = image
+        self.limits = limits or SandboxLimits()
+        self._recorder = recorder
+        self._host_env = dict(host_env or {})
+        self._clock = clock
+        self.session_id = uuid.uuid4().hex[:16]
+        self._box: _Box | None = None
+        self._lock = asyncio.Lock()
+        self.containers_started = 0
+
+    async def __aenter__(self) -> SandboxSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def container_id(self) -> str | None:
+        """Return the id of the warm container, if one is up."""
+        box = self._box
+        return box.container.id if box is not None and box.container is not None else None
+
+    async def run(self, request: SandboxRequest, *, fresh_copy: bool = False) -> SandboxResult:
+        """Run one command in the warm container; copy `request.workdir` in when asked or new."""
+        self._check(request)
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(None, self._run_sync, request, fresh_copy)
+            try:
+                result = await asyncio.shield(future)
+            except BaseException:
+                box = self._box
+                if box is not None:
+                    box.abort(KillReason.INTERRUPTED)
+                with contextlib.suppress(BaseException):
+                    await future
+                raise
+        if self._recorder is not None:
+            await self._recorder(build_record(request, result, now=self._clock()))
+        return result
+
+    async def close(self) -> None:
+        """Remove the container and its volume."""
+        box, self._box = self._box, None
+        if box is not None:
+            await asyncio.get_running_loop().run_in_executor(None, box.remove)
+
+    def _check(self, request: SandboxRequest) -> None:
+        if request.image != self.image:
+            raise SandboxError(f"this session runs {self.image}, not {request.image}")
+        if replace(request.limits, timeout=self.limits.timeout) != self.limits:
+            raise SandboxError("a session's runs share its limits; only the timeout may differ")
+
+    def _run_sync(self, request: SandboxRequest, fresh_copy: bool) -> SandboxResult:
+        try:
+            if self._box is None or not self._box.usable:
+                if self._box is not None:
+                    self._box.remove()
+                self._box = _Box(self._client, self.image, self.limits, self.session_id)
+                self.containers_started += 1
+            return self._box.run(request, build_env(request.env, self._host_env), fresh_copy)
+        except UNAVAILABLE_ERRORS as exc:
+            raise unavailable(self._engine_url, exc) from exc
+        finally:
+            if self._box is not None and not self._box.usable:
+                self._box.remove()
+                self._box = None
+
+
+class _Box:
+    """One warm container with its volume, and the state of the run in it."""
+
+    def __init__(self, client: docker.DockerClient, image: str, limits: SandboxLimits,
+                 session_id: str) -> None:
+        self.client = client
+        self.limits = limits
+        self.usable = True
+        self.copied_from: Path | None = None
+        self.copy_report = CopyReport()
+        self.killed_reason: KillReason | None = None
+        self._seen_diff: set[str] = set()
+        self._lock = threading.Lock()
+        run_id = uuid.uuid4().hex[:16]
+        self.labels = {LABEL: "1", RUN_LABEL: run_id, SESSION_LABEL: session_id}
+        self.volume = create_work_volume(client, f"selfmod-sandbox-{run_id}", self.labels,
+                                         limits)
+        self.container: Container | None = None
+        try:
+            self.container = client.containers.create(
+                image, ["sleep", "infinity"],
+                **build_container_options(limits, self.labels, self.volume.name,
+                                          user=_IDLE_USER))
+            self.container.start()
+        except BaseException:
+            self.remove()
+            raise
+
+    def abort(self, reason: KillReason) -> None:
+        """Kill the container now (from any thread); it is not used again."""
+        with self._lock:
+            if self.killed_reason is None:
+                self.killed_reason = reason
+            self.usable = False
+        if self.container is not None:
+            with contextlib.suppress(docker.errors.APIError, *UNAVAILABLE_ERRORS):
+                self.client.api.kill(self.container.id)
+
+    def run(self, request: SandboxRequest, env: dict[str, str],
+            fresh_copy: bool) -> SandboxResult:
+        """Copy in when needed, run the command, reset, and read back."""
+        assert self.container is not None
+        self.killed_reason = None
+        if fresh_copy or self.copied_from != request.workdir:
+            self._copy_in(request.workdir)
+        counters = _reset_memory_counters(self.container.id)
+        timer = threading.Timer(request.limits.timeout, self.abort, (KillReason.TIMEOUT,))
+        started = time.monotonic()
+        timer.start()
+        try:
+            exit_code, stdout, stderr = self._exec(list(request.command), env, WORKDIR, _USER,
+                                                   request.limits)
+        finally:
+            timer.cancel()
+        wall_time = time.monotonic() - started
+        peak, failcnt = (read_cgroup_memory(self.container.id) or (None, 0)) if counters \
+            else (None, 0)
+        audit = self._reset() if self.usable else ""
+        if exit_code is None or self.killed_reason is not None:
+            exit_code = SIGKILL_EXIT
+        if self.killed_reason is None and exit_code == SIGKILL_EXIT and (
+                failcnt or (peak or 0) >= self.limits.memory_bytes):
+            self.killed_reason = KillReason.MEMORY
+        written = self._read_back(request.write_back) if self.usable else None
+        err_text = stderr.text()
+        return SandboxResult(
+            exit_code=exit_code, stdout=stdout.text(), stderr=err_text, wall_time=wall_time,
+            peak_memory_bytes=peak, killed_reason=self.killed_reason,
+            security_violations=build_violations(diff=self._new_diff(), audit_log=audit,
+                                                 stderr=err_text, allowed_roots=(MOUNT, "/tmp")),
+            stdout_truncated=stdout.truncated, stderr_truncated=stderr.truncated,
+            skipped_paths=self.copy_report.skipped, written_back=written)
+
+    def _exec(self, command: list[str], env: dict[str, str], workdir: str, user: str,
+              limits: SandboxLimits) -> tuple[int | None, CappedOutput, CappedOutput]:
+        assert self.container is not None
+        api = self.client.api
+        exec_id = api.exec_create(self.container.id, command, stdout=True, stderr=True,
+                                  environment=env, workdir=workdir, user=user)["Id"]
+        stdout, stderr = CappedOutput(limits.output_bytes), CappedOutput(limits.output_bytes)
+        for out, err in api.exec_start(exec_id, stream=True, demux=True):
+            stdout.add(out)
+            stderr.add(err)
+            if stdout.seen + stderr.seen > limits.output_kill_bytes:
+                self.abort(KillReason.OUTPUT)
+        try:
+            code = api.exec_inspect(exec_id).get("ExitCode")
+        except docker.errors.NotFound:
+            code = None  # the engine forgets an exec whose container was killed
+        return code, stdout, stderr
+
+    def _reset(self, *extra: str) -> str:
+        """Kill the sandbox user's processes, empty /tmp, return and drop the audit log."""
+        assert self.container is not None
+        limits = replace(self.limits, output_bytes=_RESET_LIMIT, output_kill_bytes=_RESET_LIMIT)
+        code, out, _err = self._exec(["python3", "-I", "-S", "-c", _RESET_SCRIPT, AUDIT_LOG,
+                                     "/tmp", *extra], {}, "/", _USER, limits)
+        if code != 0 or self._count_processes() > _IDLE_PROCESSES:
+            # Something fought the reset or survived it: this container is not used again.
+            self.usable = False
+        return out.text()
+
+    def _count_processes(self) -> int:
+        """Return how many processes the container holds: its cgroup, else the engine's top."""
+        assert self.container is not None
+        path = _cgroup_file("pids", self.container.id, "cgroup.procs")
+        if path is not None:
+            with contextlib.suppress(OSError):
+                return len(path.read_text().split())
+        return len(self.container.top().get("Processes") or [])
+
+    def _copy_in(self, workdir: Path) -> None:
+        assert self.container is not None
+        if self.copied_from is not None:
+            # The sandbox user removes its files, then root (owner of the rest: the top folder
+            # and .git) removes what is left.
+            self._reset(WORKDIR)
+            if not self.usable:
+                raise SandboxError("the session could not reset its container for a fresh copy")
+            self._root_exec(["rm", "-rf", WORKDIR])
+        with tempfile.TemporaryFile() as spool:
+            self.copy_report = build_work_tar(workdir, spool, max_bytes=self.limits.work_bytes,
+                                              extra_dirs={"audit": SANDBOX_UID})
+            spool.seek(0)
+            if not self.container.put_archive(MOUNT, spool):
+                raise SandboxError("the engine refused the work copy")
+        self.copied_from = workdir
+
+    def _root_exec(self, command: list[str]) -> None:
+        """Run a fixed command as the container's root (no capabilities); raise on failure."""
+        assert self.container is not None
+        result = self.container.exec_run(command, user=_IDLE_USER, workdir="/")
+        if result.exit_code != 0:
+            self.usable = False
+            raise SandboxError(f"the session could not remove the old work copy: "
+                               f"{result.output.decode('utf-8', 'replace')[-500:]}")
+
+    def _new_diff(self) -> list[dict[str, Any]]:
+        """Return filesystem changes outside the mounts that earlier runs did not report."""
+        assert self.container is not None
+        upper = self.container.attrs.get("GraphDriver", {}).get("Data", {}).get("UpperDir")
+        try:
+            changes = list_upper_dir(Path(upper)) if upper else (self.container.diff() or [])
+        except OSError:
+            changes = self.container.diff() or []
+        new = [c for c in changes if c.get("Path") not in self._seen_diff]
+        self._seen_diff.update(str(c.get("Path")) for c in changes)
+        return new
+
+    def _read_back(self, target: Path | None) -> Path | None:
+        assert self.container is not None
+        if target is None:
+            return None
+        with tempfile.TemporaryFile() as spool:
+            chunks, _ = self.container.get_archive(WORKDIR)
+            for chunk in chunks:
+                spool.write(chunk)
+            spool.seek(0)
+            write_back(spool, target, keep=set(self.copy_report.skipped), root_name="work")
+        return target
+
+    def remove(self) -> None:
+        """Remove the container and the volume (idempotent)."""
+        self.usable = False
+        if self.container is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                self.container.remove(force=True, v=True)
+            self.container = None
+        with contextlib.suppress(docker.errors.NotFound):
+            self.volume.remove(force=True)
+
+
+def _cgroup_file(controller: str, container_id: str, name: str) -> Path | None:
+    for pattern in _CGROUP_ROOTS:
+        path = Path(pattern.format(controller=controller, id=container_id)) / name
+        if path.exists():
+            return path
+    return None
+
+
+def _reset_memory_counters(container_id: str) -> bool:
+    """Zero the container's peak memory and limit hits; tell whether the host could."""
+    try:
+        for name in ("memory.max_usage_in_bytes", "memory.failcnt"):
+            path = _cgroup_file("memory", container_id, name)
+            if path is None:
+                return False
+            path.write_text("0")
+    except OSError:
+        return False
+    return True

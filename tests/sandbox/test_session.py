@@ -1,0 +1,273 @@
+"""Sandbox sessions against the real engine: warm runs that still keep runs apart."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from bot.errors import SandboxError
+from bot.sandbox.limits import MIB, SandboxLimits
+from bot.sandbox.recorder import ExecutionRecord
+from bot.sandbox.runner import KillReason, SandboxRequest, SandboxResult
+from bot.sandbox.session import SESSION_LABEL, SandboxSession
+
+pytestmark = pytest.mark.docker
+
+LIMITS = SandboxLimits(timeout=20, memory_bytes=256 * MIB, pids=64, tmp_bytes=8 * MIB,
+                       work_bytes=16 * MIB)
+
+LEAVE_BEHIND = textwrap.dedent("""
+    import os, subprocess
+    open("/tmp/marker", "w").write("left")
+    os.makedirs("/tmp/locked/inner")
+    os.chmod("/tmp/locked", 0)
+    open("left-in-work", "w").write("kept")
+    if os.fork() == 0:
+        os.setsid()
+        subprocess.Popen(["sleep", "1000"], start_new_session=True)
+        os._exit(0)
+    print("left")
+""")
+
+LOOK = textwrap.dedent("""
+    import os
+    procs = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                procs.append(open(f"/proc/{pid}/cmdline", "rb").read())
+            except OSError:
+                pass
+    print("MARKER" if os.path.exists("/tmp/marker") else "no marker")
+    print("LOCKED" if os.path.lexists("/tmp/locked") else "no locked")
+    print("SLEEPER" if b"sleep\\x001000\\x00" in procs else "no sleeper")
+    print("WORKFILE" if os.path.exists("left-in-work") else "no workfile")
+""")
+
+
+@pytest.fixture
+async def session(docker_client: docker.DockerClient,
+                  sandbox_image: str) -> AsyncIterator[SandboxSession]:
+    """A session that must leave no container or volume behind."""
+    async with SandboxSession(docker_client, engine_url="x", image=sandbox_image,
+                              limits=LIMITS) as opened:
+        yield opened
+    _assert_gone(docker_client, opened)
+
+
+def _assert_gone(client: docker.DockerClient, session: SandboxSession) -> None:
+    # By the session's own label: other people's sandbox runs may share the engine.
+    mine = {"label": f"{SESSION_LABEL}={session.session_id}"}
+    assert client.containers.list(all=True, filters=mine) == []
+    assert client.volumes.list(filters=mine) == []
+
+
+def _request(image: str, workdir: Path, script: str, **kw: object) -> SandboxRequest:
+    (workdir / "step.py").write_text(script)
+    return SandboxRequest(workdir=workdir, image=image, command=["python", "step.py"],
+                          limits=LIMITS, **kw)  # type: ignore[arg-type]
+
+
+async def _two_runs(session: SandboxSession, image: str, workdir: Path,
+                    fresh_copy: bool = False) -> SandboxResult:
+    first = await session.run(_request(image, workdir, LEAVE_BEHIND))
+    assert first.exit_code == 0 and "left" in first.stdout, first.stderr
+    # The host's copy of step.py changes, but only a fresh copy brings it in.
+    (workdir / "step.py").write_text(LOOK)
+    second = await session.run(SandboxRequest(workdir=workdir, image=image, limits=LIMITS,
+                                              command=["python", "-c", LOOK]),
+                               fresh_copy=fresh_copy)
+    assert second.exit_code == 0, second.stderr
+    return second
+
+
+async def test_runs_share_one_container_and_the_work_copy(session: SandboxSession,
+                                                          sandbox_image: str,
+                                                          workdir: Path) -> None:
+    """Without a fresh copy, a run sees the work copy as the previous run left it."""
+    second = await _two_runs(session, sandbox_image, workdir)
+    assert "WORKFILE" in second.stdout
+    assert session.containers_started == 1
+
+
+async def test_nothing_but_the_work_copy_survives_into_the_next_run(
+        session: SandboxSession, sandbox_image: str, workdir: Path,
+        docker_client: docker.DockerClient) -> None:
+    """/tmp files (even unreadable folders) and daemons of one run are gone by the next."""
+    first = await session.run(_request(sandbox_image, workdir, LEAVE_BEHIND))
+    assert first.exit_code == 0, first.stderr
+    # Judged from the host: only the idle init and sleep remain in the container.
+    assert session.container_id is not None
+    top = docker_client.api.top(session.container_id)
+    commands = [row[-1] for row in top["Processes"]]
+    assert len(commands) == 2 and not any("1000" in c for c in commands), commands
+    second = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                              limits=LIMITS, command=["python", "-c", LOOK]))
+    assert "no marker" in second.stdout and "no locked" in second.stdout
+    assert "no sleeper" in second.stdout, second.stdout
+
+
+async def test_a_fresh_copy_replaces_the_work_copy(session: SandboxSession, sandbox_image: str,
+                                                   workdir: Path) -> None:
+    """A run that asks for a fresh copy sees the host's folder, not the last run's changes."""
+    (workdir / ".git").mkdir()
+    (workdir / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    second = await _two_runs(session, sandbox_image, workdir, fresh_copy=True)
+    assert "no workfile" in second.stdout and "no marker" in second.stdout
+    assert session.containers_started == 1
+
+
+async def test_another_folder_is_copied_in_fresh(session: SandboxSession, sandbox_image: str,
+                                                 tmp_path: Path) -> None:
+    """A run over another folder never sees the previous folder's copy."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    (one / "only-in-one").write_text("1")
+    await session.run(SandboxRequest(workdir=one, image=sandbox_image, limits=LIMITS,
+                                     command=["true"]))
+    result = await session.run(SandboxRequest(workdir=two, image=sandbox_image, limits=LIMITS,
+                                              command=["ls", "-a"]))
+    assert "only-in-one" not in result.stdout
+
+
+async def test_two_sessions_never_share_a_container(docker_client: docker.DockerClient,
+                                                    sandbox_image: str, tmp_path: Path) -> None:
+    """Concurrent sessions run in different containers and see nothing of each other."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    async with SandboxSession(docker_client, engine_url="x", image=sandbox_image,
+                              limits=LIMITS) as first, \
+            SandboxSession(docker_client, engine_url="x", image=sandbox_image,
+                           limits=LIMITS) as second:
+        script = ("import subprocess; open('/tmp/mine', 'w').write('1');"
+                  "subprocess.Popen(['sleep', '1000'], start_new_session=True)")
+        # A daemon that would outlive a plain reset: it is in the other container anyway.
+        await first.run(SandboxRequest(workdir=one, image=sandbox_image, limits=LIMITS,
+                                       command=["python", "-c", script]))
+        seen = await second.run(SandboxRequest(workdir=two, image=sandbox_image, limits=LIMITS,
+                                               command=["python", "-c", LOOK]))
+        assert first.container_id and second.container_id
+        assert first.container_id != second.container_id
+        assert "no sleeper" in seen.stdout and "no marker" in seen.stdout
+    _assert_gone(docker_client, first)
+    _assert_gone(docker_client, second)
+
+
+async def test_a_timed_out_run_discards_the_container(session: SandboxSession,
+                                                      sandbox_image: str, workdir: Path) -> None:
+    """After a timeout the next run gets a new container on a fresh copy."""
+    killed = await session.run(SandboxRequest(
+        workdir=workdir, image=sandbox_image, command=["sh", "-c", "touch stale; sleep 30"],
+        limits=SandboxLimits(**{**LIMITS.__dict__, "timeout": 1.0})))
+    assert killed.killed_reason is KillReason.TIMEOUT and killed.exit_code == 137
+    after = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                             limits=LIMITS, command=["ls"]))
+    assert after.exit_code == 0 and "stale" not in after.stdout
+    assert session.containers_started == 2
+
+
+async def test_a_process_that_fights_the_reset_costs_its_container(
+        session: SandboxSession, sandbox_image: str, workdir: Path) -> None:
+    """A daemon that kills every process it can makes the reset fail; the container goes."""
+    fighter = textwrap.dedent("""
+        import os, signal
+        open("/tmp/marker", "w").write("left")
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                while True:
+                    try:
+                        os.kill(-1, signal.SIGKILL)
+                    except OSError:
+                        pass
+            os._exit(0)
+        print("started")
+    """)
+    first = await session.run(_request(sandbox_image, workdir, fighter))
+    assert "started" in first.stdout
+    second = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                              limits=LIMITS, command=["python", "-c", LOOK]))
+    assert session.containers_started == 2
+    assert "no marker" in second.stdout and second.exit_code == 0, second
+
+
+async def test_peak_memory_is_per_run(session: SandboxSession, sandbox_image: str,
+                                      workdir: Path) -> None:
+    """A run's peak memory is its own, not the session's."""
+    big = await session.run(SandboxRequest(
+        workdir=workdir, image=sandbox_image, limits=LIMITS,
+        command=["python", "-c", "b = bytearray(120 << 20); b[::4096] = b'x' * len(b[::4096])"]))
+    small = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                             limits=LIMITS, command=["true"]))
+    assert big.peak_memory_bytes and big.peak_memory_bytes > 100 * MIB
+    assert small.peak_memory_bytes is not None and small.peak_memory_bytes < 60 * MIB
+
+
+async def test_a_memory_kill_is_reported_and_the_session_goes_on(
+        session: SandboxSession, sandbox_image: str, workdir: Path) -> None:
+    """An out-of-memory command is reported as such; the next run still works."""
+    bomb = await session.run(SandboxRequest(
+        workdir=workdir, image=sandbox_image, limits=LIMITS,
+        command=["python", "-c", "b = []\nwhile True: b.append(bytearray(16 << 20))"]))
+    assert bomb.killed_reason is KillReason.MEMORY and bomb.exit_code == 137
+    after = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                             limits=LIMITS, command=["echo", "ok"]))
+    assert after.stdout == "ok\n"
+
+
+async def test_violations_are_reported_per_run(session: SandboxSession, sandbox_image: str,
+                                               workdir: Path) -> None:
+    """A network attempt is reported in its own run only."""
+    connect = ("import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=1)\n"
+               "except OSError:\n    pass\n")
+    bad = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image, limits=LIMITS,
+                                           command=["python", "-c", connect]))
+    good = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                            limits=LIMITS, command=["python", "-c", "pass"]))
+    assert bad.accessed_external_resources and good.security_violations == []
+
+
+async def test_write_back_mirrors_the_session_copy(session: SandboxSession, sandbox_image: str,
+                                                   workdir: Path, tmp_path: Path) -> None:
+    """A run can hand its work copy back to a host folder."""
+    out = tmp_path / "out"
+    result = await session.run(SandboxRequest(
+        workdir=workdir, image=sandbox_image, limits=LIMITS, write_back=out,
+        command=["sh", "-c", "echo made > made.txt; ln -s /etc/passwd link"]))
+    assert result.written_back == out
+    assert (out / "made.txt").read_text() == "made\n" and not os.path.lexists(out / "link")
+
+
+async def test_each_session_run_is_recorded(docker_client: docker.DockerClient,
+                                            sandbox_image: str, workdir: Path) -> None:
+    """Every run in a session reaches the recorder."""
+    seen: list[ExecutionRecord] = []
+
+    async def record(item: ExecutionRecord) -> None:
+        seen.append(item)
+
+    async with SandboxSession(docker_client, engine_url="x", image=sandbox_image,
+                              limits=LIMITS, recorder=record) as session:
+        for code in ("0", "3"):
+            await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                             limits=LIMITS, command=["sh", "-c", f"exit {code}"],
+                                             execution_type="benchmark"))
+    assert [(r.exit_code, r.execution_type) for r in seen] == [(0, "benchmark"), (3, "benchmark")]
+
+
+async def test_a_run_for_another_image_or_limits_is_refused(session: SandboxSession,
+                                                            workdir: Path) -> None:
+    """A session's image and limits are fixed; only the timeout may change per run."""
+    with pytest.raises(SandboxError, match="not other:latest"):
+        await session.run(SandboxRequest(workdir=workdir, image="other:latest", limits=LIMITS,
+                                         command=["true"]))
+    with pytest.raises(SandboxError, match="share its limits"):
+        await session.run(SandboxRequest(workdir=workdir, image=session.image,
+                                         command=["true"]))
