@@ -15,7 +15,8 @@ from bot.fakehub.server import _error
 routes = web.RouteTableDef()
 
 
-def _commit_json(base: str, full_name: str, sha: str, commit: dict[str, Any]) -> dict[str, Any]:
+def _commit_json(base: str, full_name: str, sha: str, commit: dict[str, Any],
+                 verified: bool = False) -> dict[str, Any]:
     api = f"{base}/repos/{full_name}/git"
     return {"sha": sha, "node_id": f"C_{sha}", "url": f"{api}/commits/{sha}",
             "html_url": f"{base}/{full_name}/commit/{sha}",
@@ -25,9 +26,22 @@ def _commit_json(base: str, full_name: str, sha: str, commit: dict[str, Any]) ->
             "parents": [{"sha": p, "url": f"{api}/commits/{p}",
                          "html_url": f"{base}/{full_name}/commit/{p}"}
                         for p in commit["parents"]],
-            "verification": {"verified": False, "reason": "unsigned"
-                             if not commit.get("signed") else "unknown_signature_type",
-                             "signature": None, "payload": None, "verified_at": None}}
+            "verification": _verification(commit, verified)}
+
+
+def _verification(commit: dict[str, Any], verified: bool) -> dict[str, Any]:
+    if verified:
+        return {"verified": True, "reason": "valid", "signature": None, "payload": None,
+                "verified_at": commit["committer"]["date"]}
+    return {"verified": False, "reason": "unknown_signature_type" if commit.get("signed")
+            else "unsigned", "signature": None, "payload": None, "verified_at": None}
+
+
+def bot_identity(hub: Any) -> dict[str, str]:
+    """Return the name and email GitHub gives the app's bot on the commits it makes."""
+    login = f"{hub.state.app_slug}[bot]"
+    user = hub.state.user(login, kind="Bot")
+    return {"name": login, "email": f"{user.id}+{login}@users.noreply.github.com"}
 
 
 @routes.post(REPO + "/git/blobs")
@@ -87,7 +101,10 @@ async def create_commit(request: web.Request) -> web.Response:
     body = _body(request)
     if not isinstance(body.get("message"), str) or not isinstance(body.get("tree"), str):
         return _error(422, "message and tree are required")
-    author = dict(body.get("author") or {"name": "fakehub", "email": "fakehub@example.com"})
+    # As on GitHub: an installation's commit with no custom author or committer (and no
+    # signature of its own) is made by the app's bot and signed by GitHub: Verified.
+    by_github = not any(body.get(k) for k in ("author", "committer", "signature"))
+    author = dict(body.get("author") or bot_identity(hub))
     committer = dict(body.get("committer") or author)
     for person in (author, committer):
         if person.get("date"):
@@ -100,7 +117,10 @@ async def create_commit(request: web.Request) -> web.Response:
     except gitops.GitCommandError as exc:
         return _error(422, f"commit could not be created: {exc}")
     commit = await gitops.parse_commit(repo.path, sha)
-    return web.json_response(_commit_json(hub.base_url, repo.full_name, sha, commit), status=201)
+    if by_github:
+        hub.state.verified_commits.add(sha)
+    return web.json_response(_commit_json(hub.base_url, repo.full_name, sha, commit,
+                                          sha in hub.state.verified_commits), status=201)
 
 
 @routes.get(REPO + "/git/commits/{commit_sha}")
@@ -111,7 +131,8 @@ async def get_commit(request: web.Request) -> web.Response:
     if await gitops.object_type(repo.path, sha) != "commit":
         return _error(404, "Not Found")
     commit = await gitops.parse_commit(repo.path, sha)
-    return web.json_response(_commit_json(hub.base_url, repo.full_name, sha, commit))
+    return web.json_response(_commit_json(hub.base_url, repo.full_name, sha, commit,
+                                          sha in hub.state.verified_commits))
 
 
 def _ref_json(hub: Any, repo: Any, ref: str, sha: str) -> dict[str, Any]:

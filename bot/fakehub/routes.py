@@ -259,13 +259,15 @@ async def create_status(request: web.Request) -> web.Response:
 
 def build_app(hub: FakeHub) -> web.Application:
     """Return the double's aiohttp application."""
-    from bot.fakehub import gitdata, pulls, smarthttp
+    from bot.fakehub import gitdata, history, issues, pulls, smarthttp
 
     app = web.Application(middlewares=[rest_middleware], client_max_size=200 * 1024 * 1024)
     app[HUB] = hub
     app.add_routes(routes)
     app.add_routes(gitdata.routes)
     app.add_routes(pulls.routes)
+    app.add_routes(history.routes)
+    app.add_routes(issues.routes)
     app.add_routes(smarthttp.routes)
 
     async def close(_: web.Application) -> None:

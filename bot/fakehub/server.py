@@ -172,6 +172,13 @@ class FakeHub:
         pull = self.issue(repo, number)
         review = {"id": self.state.new_id(), "user": self.shapes.user(user), "body": body,
                   "state": state.lower(), "commit_id": pull.head_sha, "submitted_at": iso()}
+        # The REST API writes review states in upper case, webhooks in lower case.
+        pull.reviews.append({**review, "state": state.upper(), "node_id": f"PRR_{review['id']}",
+                             "html_url": f"{self.base_url}/{repo.full_name}/pull/{number}",
+                             "pull_request_url": f"{self.base_url}/repos/{repo.full_name}"
+                                                 f"/pulls/{number}",
+                             "author_association": "COLLABORATOR",
+                             "_links": {"html": {"href": ""}, "pull_request": {"href": ""}}})
         await self.send(repo, "pull_request_review", sender=user, action="submitted",
                         review=review, pull_request=self.shapes.pull(repo, pull))
 

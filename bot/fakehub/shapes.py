@@ -71,6 +71,8 @@ class Shapes:
                      "comments_url": f"{api}/issues/{issue.number}/comments",
                      "html_url": f"{self.base}/{repo.full_name}/issues/{issue.number}",
                      "repository_url": api, "comments": len(issue.comments),
+                     "created_at": iso(issue.created_at), "closed_at":
+                         iso(issue.closed_at) if issue.closed_at else None,
                      "labels": [self.label(name) for name in issue.labels],
                      "assignee": None, "assignees": [], "milestone": None})
         if issue.is_pull:
@@ -100,6 +102,8 @@ class Shapes:
             "issue_url": f"{api}/issues/{issue.number}",
             "comments_url": f"{api}/issues/{issue.number}/comments",
             "merged": issue.merged, "merge_commit_sha": issue.merge_commit_sha,
+            "created_at": iso(issue.created_at), "updated_at": iso(issue.closed_at
+                                                                 or issue.created_at),
             "merged_at": iso(issue.closed_at) if issue.merged else None,
             "closed_at": iso(issue.closed_at) if issue.closed_at else None,
             "labels": [self.label(name) for name in issue.labels],

@@ -6,7 +6,7 @@ import copy
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -62,12 +62,14 @@ class Issue:
     comments: list[dict[str, Any]] = field(default_factory=list)
     reactions: list[dict[str, Any]] = field(default_factory=list)
     # Pull requests only:
+    reviews: list[dict[str, Any]] = field(default_factory=list)
     head: str | None = None
     base: str | None = None
     head_sha: str | None = None
     merged: bool = False
     merge_commit_sha: str | None = None
     closed_at: datetime | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def is_pull(self) -> bool:
@@ -103,6 +105,8 @@ class HubState:
     faults: list[Fault] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    # Commits GitHub itself signed: the installation's, made with no custom author/committer.
+    verified_commits: set[str] = field(default_factory=set)
     examples: dict[str, Any] = field(default_factory=load_examples)
     next_id: int = 1000
 
