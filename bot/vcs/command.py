@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.vcs.keys import build_allowed_signers_line, key_path, load_key, load_or_create_key
 from bot.vcs.safegit import SafeGit
 from bot.vcs.signature import verify_commit
+
+EXIT_USAGE = 2
 
 
 def verify_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -20,7 +22,8 @@ def verify_command(args: argparse.Namespace, settings: Settings) -> int:
         print(build_allowed_signers_line(settings.commit_author_email, key.public))
         return 0
     if not args.commit:
-        raise ConfigError("name a commit to verify, or pass --public-key")
+        print("selfmod verify: name a commit to verify, or pass --public-key", file=sys.stderr)
+        return EXIT_USAGE
     public = load_key(key_path(settings)).public
     with SafeGit.create() as git:
         repo = git.open(Path(args.repo))
