@@ -380,7 +380,7 @@ class _Extractor:
         self.functions.append((
             qual, node.name, cls, is_async, node.lineno, node.end_lineno or node.lineno,
             node.col_offset, node.end_col_offset or 0, first, signature, params,
-            self._decorators(node), doc, walk.complexity, tuple(sorted(walk.loops)),
+            self._decorators(node), doc, walk.complexity, tuple(sorted(walk.loops, key=_loop_order)),
             tuple(sorted(walk.calls, key=_line_of)),
             annotated, full))
         for inner in walk.nested:
@@ -655,6 +655,10 @@ _DEPTH_MARKER = object()
 
 def _line_of(call: tuple[str, str, int]) -> int:
     return call[2]
+
+
+def _loop_order(loop: tuple[str, int, int, int]) -> tuple[int, int]:
+    return loop[1], loop[3]
 
 _LOOP_KIND = {ast.For: "for", ast.AsyncFor: "async for", ast.While: "while"}
 # A function whose constant returns are all small integers reads as error-code style.

@@ -160,14 +160,14 @@ class _Names:
         if hops == 0:
             return None
         parts = name.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
+        for cut in range(len(parts), 0, -1):
             prefix = ".".join(parts[:cut])
-            rest = ".".join(parts[cut:])
+            rest = "".join("." + p for p in parts[cut:])
             target = self.aliases.get(prefix)
             if target is not None and target != prefix:
-                return self._resolve(f"{target}.{rest}", hops - 1)
-            for source in self.stars.get(prefix, ()):
-                found = self._resolve(f"{source}.{rest}", hops - 1)
+                return self._resolve(target + rest, hops - 1)
+            for source in self.stars.get(prefix, ()) if rest else ():
+                found = self._resolve(source + rest, hops - 1)
                 if found is not None:
                     return found
         return None
