@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, Table, TextClause, bindparam, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -68,3 +68,19 @@ def _sqlite_begin_immediate(connection: Any) -> None:
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
     """Return the session factory used everywhere (objects stay usable after commit)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def build_insert_ignore(table: Table, columns: tuple[str, ...], *, conflict: str,
+                        returning: str) -> TextClause:
+    """Return `INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING returning` with typed binds.
+
+    The same text runs on SQLite and PostgreSQL. It is written as text because SQLAlchemy's
+    dialect-specific INSERT constructs are not cached and would be compiled on every call,
+    which dominates the cost of the webhook and queue hot paths.
+    """
+    names = ", ".join(f'"{name}"' for name in columns)
+    values = ", ".join(f":{name}" for name in columns)
+    statement = text(f'INSERT INTO {table.name} ({names}) VALUES ({values}) '
+                     f'ON CONFLICT ("{conflict}") DO NOTHING RETURNING "{returning}"')
+    return statement.bindparams(*(bindparam(name, type_=table.c[name].type)
+                                  for name in columns))

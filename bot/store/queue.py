@@ -22,11 +22,15 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.store.db import create_engine, create_sync_sqlite_engine, is_sqlite
+from bot.store.db import (
+    build_insert_ignore,
+    create_engine,
+    create_sync_sqlite_engine,
+    is_sqlite,
+)
 from bot.store.models import PENDING_JOBS, Job, JobStatus
 
 BACKOFF_BASE_SECONDS = 2.0
@@ -80,6 +84,8 @@ class JobQueue:
             self._thread = ThreadPoolExecutor(1, "job-queue")
         else:
             self._single = create_engine(url, autocommit=True)
+        self._insert = self._build_insert()
+        self._select_by_key = select(JOBS.c.id).where(JOBS.c.key == bindparam("key"))
         self._claim_any = self._build_claim(with_kinds=False)
         self._claim_kinds = self._build_claim(with_kinds=True)
 
@@ -154,18 +160,19 @@ class JobQueue:
                        JOBS.c.status == JobStatus.QUEUED.value)
                 .values(status=JobStatus.SUPERSEDED.value, finished_at=now)
             )
-        insert = postgresql.insert if self._postgres else sqlite.insert
-        statement = insert(JOBS).values(
-            kind=kind, key=key, group_key=group_key, payload=dict(payload),
-            status=JobStatus.QUEUED.value, attempts=0, max_attempts=max_attempts,
-            run_after=now + delay, created_at=now,
-        )
-        if key is not None:
-            statement = statement.on_conflict_do_nothing(index_elements=["key"])
-        job_id = connection.execute(statement.returning(JOBS.c.id)).scalar_one_or_none()
+        values = {"kind": kind, "key": key, "group_key": group_key, "payload": dict(payload),
+                  "status": JobStatus.QUEUED.value, "attempts": 0,
+                  "max_attempts": max_attempts, "run_after": now + delay, "created_at": now}
+        job_id = connection.execute(self._insert, values).scalar_one_or_none()
         if job_id is None:
-            job_id = connection.execute(select(JOBS.c.id).where(JOBS.c.key == key)).scalar_one()
+            job_id = connection.execute(self._select_by_key, {"key": key}).scalar_one()
         return int(job_id)
+
+    def _build_insert(self) -> Any:
+        # NULL keys never conflict, so one statement serves jobs with and without a key.
+        return build_insert_ignore(JOBS, ("kind", "key", "group_key", "payload", "status",
+                                          "attempts", "max_attempts", "run_after",
+                                          "created_at"), conflict="key", returning="id")
 
     def _build_claim(self, *, with_kinds: bool) -> Any:
         now = bindparam("now", type_=DateTime())

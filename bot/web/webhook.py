@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from gidgethub import sansio
-from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, TextClause
 
 from bot.clock import utcnow
 from bot.github.dispatch import GITHUB_EVENT_JOB, build_event_payload
 from bot.github.router import is_handled
 from bot.github.signature import is_valid_signature
+from bot.store.db import build_insert_ignore
 from bot.store.models import WebhookDelivery
-from bot.web.keys import ENGINE, QUEUE, ROUTER, SETTINGS
+from bot.web.keys import QUEUE, ROUTER, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,6 @@ async def _record(app: web.Application, event: sansio.Event, outcome: str) -> bo
     queue = app[QUEUE]
     data: dict[str, Any] = event.data
     now = utcnow()
-    postgres = app[ENGINE].dialect.name == "postgresql"
 
     def record(connection: Connection) -> bool:
         job_id = None
@@ -74,17 +74,23 @@ async def _record(app: web.Application, event: sansio.Event, outcome: str) -> bo
                 connection, GITHUB_EVENT_JOB,
                 build_event_payload(event.event, event.delivery_id, data),
                 now=now, key=f"delivery:{event.delivery_id}")
-        insert = postgresql.insert if postgres else sqlite.insert
-        statement = insert(WebhookDelivery).values(
-            delivery_id=event.delivery_id, event=event.event, action=_text(data.get("action")),
-            installation_id=_id(data.get("installation")),
-            repository_id=_id(data.get("repository")),
-            received_at=now, outcome=outcome, job_id=job_id,
-        ).on_conflict_do_nothing(index_elements=["delivery_id"])
-        result = connection.execute(statement.returning(WebhookDelivery.id))
-        return result.scalar_one_or_none() is not None
+        recorded = connection.execute(_insert_delivery(), {
+            "delivery_id": event.delivery_id, "event": event.event,
+            "action": _text(data.get("action")), "installation_id": _id(data.get("installation")),
+            "repository_id": _id(data.get("repository")), "received_at": now,
+            "outcome": outcome, "job_id": job_id,
+        })
+        return recorded.scalar_one_or_none() is not None
 
     return await queue.transaction(record)
+
+
+@functools.cache
+def _insert_delivery() -> TextClause:
+    table = cast(Table, WebhookDelivery.__table__)
+    return build_insert_ignore(table, ("delivery_id", "event", "action", "installation_id",
+                                       "repository_id", "received_at", "outcome", "job_id"),
+                               conflict="delivery_id", returning="id")
 
 
 def _id(value: Any) -> int | None:
