@@ -17,6 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Running as a script puts bench/ first on sys.path, where other benchmarks' modules (queue.py)
+# would shadow the standard library.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
 from bot.analysis.hotspots import rank_hot_spots
 from bot.analysis.index import build_index
 

@@ -78,7 +78,7 @@ def extract_source(source: bytes, module: str, is_package: bool) -> tuple[Any, .
     if source.startswith(codecs.BOM_UTF8):
         source = source[3:]
     try:
-        text = _decode(source)
+        text, reencode = _decode(source)
     except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
         return ("error", "encoding", f"cannot decode: {exc}", _decode_error_line(source, exc))
     try:
@@ -88,7 +88,7 @@ def extract_source(source: bytes, module: str, is_package: bool) -> tuple[Any, .
         return ("error", kind, f"{exc.msg}", exc.lineno or 0)
     except (RecursionError, MemoryError, ValueError) as exc:
         return ("error", "too_complex", f"cannot parse: {exc.__class__.__name__}", 0)
-    if text is not source:
+    if reencode:
         source = text.encode("utf-8")  # ast offsets count UTF-8 bytes of the decoded text
     try:
         return _Extractor(tree, source, module, is_package).run()
@@ -96,13 +96,16 @@ def extract_source(source: bytes, module: str, is_package: bool) -> tuple[Any, .
         return ("error", "too_complex", "nesting too deep to analyse", 0)
 
 
-def _decode(source: bytes) -> str:
-    """Decode by the PEP 263 cookie when there is one, else as strict UTF-8."""
+def _decode(source: bytes) -> tuple[str, bool]:
+    """Decode by the PEP 263 cookie when there is one, else as strict UTF-8.
+
+    Also return whether the bytes differ from the text's UTF-8 (a non-UTF-8 cookie).
+    """
     head = source[: source.find(b"\n", source.find(b"\n") + 1) + 1 or len(source)]
     if _COOKIE.search(head):
         encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
-        return source.decode(encoding)
-    return source.decode("utf-8")
+        return source.decode(encoding), encoding not in ("utf-8", "utf-8-sig")
+    return source.decode("utf-8"), False
 
 
 def _decode_error_line(source: bytes, exc: Exception) -> int:
@@ -223,6 +226,7 @@ class _Extractor:
                 self.imports.append((target, bound, line, False))
                 self.bindings[bound] = target
             return
+        assert isinstance(stmt, ast.ImportFrom)
         base = self._absolute(stmt.module or "", stmt.level)
         for alias in stmt.names:
             if alias.name == "*":
@@ -235,7 +239,7 @@ class _Extractor:
             self.bindings[bound] = target
 
     def _count_import(self, stmt: ast.Import | ast.ImportFrom) -> None:
-        if type(stmt) is ast.Import:
+        if isinstance(stmt, ast.Import):
             modules = [a.name for a in stmt.names]
         else:
             modules = [stmt.module or ""]
@@ -268,7 +272,7 @@ class _Extractor:
     def _read_all(self, stmt: ast.stmt) -> None:
         """Read `__all__ = [...]` / `+= [...]` when the value is a literal (best effort)."""
         value = stmt.value  # type: ignore[attr-defined]
-        names = [c.value for c in _literal_strings(value)]
+        names = [str(c.value) for c in _literal_strings(value)]
         if type(stmt) is ast.AugAssign or (self.all_names is not None
                                            and type(value) is ast.BinOp):
             self.all_names = (self.all_names or []) + names
@@ -318,7 +322,7 @@ class _Extractor:
             raw = b" ".join([self.lines[line][col:].strip(),
                              *(x.strip() for x in self.lines[line + 1:end]),
                              self.lines[end][:end_col].strip()])
-        return raw.decode("utf-8", "replace")
+        return str(raw.decode("utf-8", "replace"))
 
     def _decorators(self, node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef,
                     ) -> tuple[str, ...]:
@@ -380,12 +384,12 @@ class _Extractor:
         self.functions.append((
             qual, node.name, cls, is_async, node.lineno, node.end_lineno or node.lineno,
             node.col_offset, node.end_col_offset or 0, first, signature, params,
-            self._decorators(node), doc, walk.complexity, tuple(sorted(walk.loops, key=_loop_order)),
-            tuple(sorted(walk.calls, key=_line_of)),
+            self._decorators(node), doc, walk.complexity,
+            tuple(sorted(walk.loops, key=_loop_order)), tuple(sorted(walk.calls, key=_line_of)),
             annotated, full))
         for inner in walk.nested:
             if type(inner) is ast.ClassDef:
-                self._class(inner, f"{qual}.<locals>.")  # type: ignore[arg-type]
+                self._class(inner, f"{qual}.<locals>.")
             else:
                 self._function(inner, f"{qual}.<locals>.", None)  # type: ignore[arg-type]
 
@@ -452,10 +456,10 @@ def _doc_style(doc: str) -> str:
 
 def _literal_strings(node: ast.expr) -> list[ast.Constant]:
     if type(node) in (ast.List, ast.Tuple):
-        return [e for e in node.elts if type(e) is ast.Constant  # type: ignore[attr-defined]
-                and isinstance(e.value, str)]  # type: ignore[attr-defined]
+        return [e for e in node.elts if isinstance(e, ast.Constant)  # type: ignore[attr-defined]
+                and isinstance(e.value, str)]
     if type(node) is ast.BinOp:
-        return _literal_strings(node.left) + _literal_strings(node.right)  # type: ignore[attr-defined]
+        return _literal_strings(node.left) + _literal_strings(node.right)
     return []
 
 
@@ -473,10 +477,10 @@ class _BodyWalk:
         self.calls: list[tuple[str, str, int]] = []
         self.nested: list[ast.stmt] = []
 
-    def run(self, body: list[ast.stmt]) -> None:  # noqa: C901 - one dispatch loop, on purpose
+    def run(self, body: list[ast.stmt]) -> None:
         """Walk the body once; the stack holds nodes and depth markers."""
         owner, conv, fields = self.owner, self.owner.conv, _FIELDS
-        calls, loops, nested = self.calls, self.loops, self.nested
+        loops, nested = self.loops, self.nested
         marker = _DEPTH_MARKER
         stack: list[Any] = list(reversed(body))
         pop, push, extend = stack.pop, stack.append, stack.extend
@@ -644,9 +648,9 @@ class _BodyWalk:
         if type(left.func) is ast.Name and left.func.id in _BUILTINS:
             return  # len(x) == 0 is no error code
         right = node.comparators[0]
-        if type(right) is ast.UnaryOp and type(right.op) is ast.USub:
-            self.owner.conv["code_checks"] += 1
-        elif type(right) is ast.Constant and right.value == 0 and type(right.value) is int:
+        negative = type(right) is ast.UnaryOp and type(right.op) is ast.USub
+        if negative or (type(right) is ast.Constant and type(right.value) is int
+                        and right.value == 0):
             self.owner.conv["code_checks"] += 1
 
 

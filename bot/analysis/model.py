@@ -203,7 +203,7 @@ class Conventions:
 
     def as_dict(self) -> dict[str, Convention]:
         """Return the conventions by name."""
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ def test_self_call_resolves_through_base_class(index: CodebaseIndex) -> None:
 
 
 def test_module_alias_call_resolves(index: CodebaseIndex) -> None:
-    """`_rates.default_rates()` after `from shop import _rates` resolves to the module's function."""
+    """`_rates.default_rates()` after `from shop import _rates` reaches the module's function."""
     assert index.fan_in("shop._rates.default_rates") == 1
 
 
