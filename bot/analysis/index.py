@@ -72,7 +72,8 @@ def _build(root: Path, cache_dir: Path | None, cache_key: str | None,
     entries, tasks = _plan(root, files, names, cache, problems)
     for position, record in _parse(tasks, workers):
         entries[position] = entries[position]._replace(record=record)
-    _save(cache, files, entries)
+    if tasks or len(files) != len(cache.stats):
+        _save(cache, files, entries)  # nothing new: the cache on disk is already right
     kept = [e for e in entries if e.record is not None]
     return link_index(root, kept, problems, parsed=len(tasks),
                       started=started, clock=time.perf_counter)

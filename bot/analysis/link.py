@@ -337,11 +337,13 @@ class _Linker:
                 fixture = self.fixtures.get(param)
                 if fixture is not None:
                     self._edge(test, fixture, f"<fixture {param}>", line)
+        per_class: dict[str, list[tuple[str, str]]] = {}
         for test, cls, line in self.setups:
-            for setup in _SETUP_METHODS:
-                found = self.names.method(cls, setup)
-                if found is not None:
-                    self._edge(test, found, f"self.{setup}", line)
+            if cls not in per_class:
+                per_class[cls] = [(f"self.{name}", found) for name in _SETUP_METHODS
+                                  if (found := self.names.method(cls, name)) is not None]
+            for expression, found in per_class[cls]:
+                self._edge(test, found, expression, line)
 
     def _edge(self, caller: str, target: str, expression: str, line: int) -> None:
         self.callers.setdefault(target, []).append((caller, (expression, target, line)))
