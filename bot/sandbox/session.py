@@ -2,12 +2,14 @@
 
 A session keeps one container (same hardening as a single run) with its tmpfs work volume and
 runs each command with `exec`, which saves the container start and removal of every run. Between
-runs nothing is kept but the work copy: after each command a reset exec, as the sandbox user, kills
-every process of that user (the idle process runs as root without capabilities, so it survives),
-empties /tmp and hands over and deletes the audit log; the host then checks from the cgroup that
-only the idle processes are left. A reset that fails or leaves a process behind, a timeout or an
-output kill discard the container: the next run starts a new one on a fresh copy. A fresh work
-copy is put in when a run asks for one (or names another folder).
+runs nothing is kept but the work copy: each command runs under a wrapper (see reset.py) that,
+once the command ends, kills every process of the sandbox user (the idle process is root's,
+without capabilities, so it survives) and empties /tmp and the audit folder; when the wrapper
+cannot vouch for that (it died by a signal), a separate reset exec does it. The host then checks
+from the cgroup that only the idle processes are left, and takes the audit log from the volume
+without following links. A reset that fails or leaves a process behind, a timeout or an output
+kill discard the container: the next run starts a new one on a fresh copy. A fresh work copy is
+put in when a run asks for one (or names another folder).
 
 Never share a session between repositories or jobs: the work copy, and whatever the code under
 test wrote into it, stays from one run to the next by design.
@@ -35,8 +37,8 @@ from bot.errors import SandboxError
 from bot.sandbox.connect import UNAVAILABLE_ERRORS, unavailable
 from bot.sandbox.limits import SandboxLimits
 from bot.sandbox.recorder import ExecutionRecorder, build_record
+from bot.sandbox.reset import RESET_SCRIPT, WRAPPER_SCRIPT
 from bot.sandbox.runner import (
-    AUDIT_LOG,
     LABEL,
     MOUNT,
     RUN_LABEL,
@@ -53,7 +55,7 @@ from bot.sandbox.runner import (
     read_cgroup_memory,
 )
 from bot.sandbox.violations import build_violations
-from bot.sandbox.workcopy import SANDBOX_UID, CopyReport, build_work_tar, write_back
+from bot.sandbox.workcopy import SANDBOX_UID, CopyReport, build_work_tar, take_file, write_back
 
 SESSION_LABEL = "org.selfmod.sandbox.session"
 _USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
@@ -61,60 +63,10 @@ _USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
 # cannot signal them, and they hold nothing.
 _IDLE_USER = "0:0"
 _IDLE_PROCESSES = 2
-_RESET_LIMIT = 256 * 1024
+_AUDIT_LIMIT = 256 * 1024
+_AUDIT_DIR = f"{MOUNT}/audit"
 _CGROUP_ROOTS = ("/sys/fs/cgroup/{controller}/docker/{id}",
                  "/sys/fs/cgroup/{controller}/system.slice/docker-{id}.scope")
-# Run as the sandbox user with `python3 -I -S`: no site, no path from the work copy or env.
-_RESET_SCRIPT = r"""
-import os, signal, stat, sys, time
-me, uid = os.getpid(), os.getuid()
-def others():
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) != me:
-            try:
-                if os.stat("/proc/" + name).st_uid == uid:
-                    found.append(name)
-            except OSError:
-                pass
-    return found
-for _ in range(400):
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    if not others():
-        break
-    time.sleep(0.005)
-else:
-    sys.exit("processes of the sandbox user survive")
-def wipe(path):
-    for name in os.listdir(path):
-        full = os.path.join(path, name)
-        st = os.lstat(full)
-        if st.st_uid != uid:
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            os.chmod(full, 0o700)
-            wipe(full)
-            os.rmdir(full)
-        else:
-            os.unlink(full)
-for target in sys.argv[2:]:
-    wipe(target)
-log = sys.argv[1]
-try:
-    fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-except OSError:
-    pass
-else:
-    if stat.S_ISREG(os.fstat(fd).st_mode):
-        sys.stdout.buffer.write(os.read(fd, LIMIT))
-    os.close(fd)
-    os.unlink(log)
-""".replace("LIMIT", str(_RESET_LIMIT))
-
-
 class SandboxSession:
     """Several runs in one warm hardened container; use as an async context manager."""
 
@@ -211,15 +163,28 @@ class _Box:
         self.volume = create_work_volume(client, f"selfmod-sandbox-{run_id}", self.labels,
                                          limits)
         self.container: Container | None = None
+        self.python = "python3"
         try:
             self.container = client.containers.create(
                 image, ["sleep", "infinity"],
                 **build_container_options(limits, self.labels, self.volume.name,
                                           user=_IDLE_USER))
             self.container.start()
+            self.python = self._find_python()
         except BaseException:
             self.remove()
             raise
+
+    def _find_python(self) -> str:
+        """Return the image's own python3, resolved once while nothing else has run."""
+        assert self.container is not None
+        found = self.container.exec_run(
+            ["python3", "-I", "-S", "-c", "import sys; print(sys.executable)"], user=_USER,
+            environment={}, workdir="/")
+        path = str(found.output.decode("utf-8", "replace")).strip()
+        if found.exit_code != 0 or not path.startswith("/"):
+            raise SandboxError(f"the sandbox image has no usable python3: {path[-300:]}")
+        return path
 
     def abort(self, reason: KillReason) -> None:
         """Kill the container now (from any thread); it is not used again."""
@@ -243,14 +208,15 @@ class _Box:
         started = time.monotonic()
         timer.start()
         try:
-            exit_code, stdout, stderr = self._exec(list(request.command), env, WORKDIR, _USER,
-                                                   request.limits)
+            exit_code, stdout, stderr = self._exec(
+                [self.python, "-I", "-S", "-c", WRAPPER_SCRIPT, _AUDIT_DIR, "/tmp", "--",
+                 *request.command], env, WORKDIR, _USER, request.limits)
         finally:
             timer.cancel()
         wall_time = time.monotonic() - started
         peak, failcnt = (read_cgroup_memory(self.container.id) or (None, 0)) if counters \
             else (None, 0)
-        audit = self._reset() if self.usable else ""
+        audit = self._settle(exit_code) if self.usable else ""
         if exit_code is None or self.killed_reason is not None:
             exit_code = SIGKILL_EXIT
         if self.killed_reason is None and exit_code == SIGKILL_EXIT and (
@@ -284,12 +250,25 @@ class _Box:
             code = None  # the engine forgets an exec whose container was killed
         return code, stdout, stderr
 
-    def _reset(self, *extra: str) -> str:
-        """Kill the sandbox user's processes, empty /tmp, return and drop the audit log."""
+    def _settle(self, exit_code: int | None) -> str:
+        """Make sure the run left nothing behind; return its audit log."""
         assert self.container is not None
-        limits = replace(self.limits, output_bytes=_RESET_LIMIT, output_kill_bytes=_RESET_LIMIT)
-        code, out, _err = self._exec(["python3", "-I", "-S", "-c", _RESET_SCRIPT, AUDIT_LOG,
-                                     "/tmp", *extra], {}, "/", _USER, limits)
+        mountpoint = self.volume.attrs.get("Mountpoint")
+        # A normal exit of the wrapper proves its cleanup ran; anything else gets a reset.
+        if exit_code is not None and exit_code < 128 and mountpoint \
+                and self._count_processes() <= _IDLE_PROCESSES:
+            with contextlib.suppress(OSError):
+                log = take_file(Path(mountpoint), "audit/log", limit=_AUDIT_LIMIT)
+                return log.decode("utf-8", "replace")
+        return self._reset()
+
+    def _reset(self, *extra: str) -> str:
+        """Kill the sandbox user's processes, empty /tmp and the audit folder; return the log."""
+        assert self.container is not None
+        limits = replace(self.limits, output_bytes=_AUDIT_LIMIT, output_kill_bytes=_AUDIT_LIMIT)
+        code, out, _err = self._exec(
+            [self.python, "-I", "-S", "-c", RESET_SCRIPT, str(_AUDIT_LIMIT), _AUDIT_DIR, "/tmp",
+             *extra], {}, "/", _USER, limits)
         if code != 0 or self._count_processes() > _IDLE_PROCESSES:
             # Something fought the reset or survived it: this container is not used again.
             self.usable = False

@@ -327,3 +327,32 @@ def read_member(stream: IO[bytes], name: str, *, limit: int) -> bytes:
                 return handle.read(limit) if handle else b""
     return b""
 
+
+
+def take_file(root: Path, rel: str, *, limit: int) -> bytes:
+    """Return up to `limit` bytes of a regular file under root and remove it; b"" when absent.
+
+    No link is followed on the way, so a sandbox that plants a symlink or a fifo there gets an
+    OSError raised rather than a host file read.
+    """
+    *dirs, name = rel.split("/")
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(root, flags)
+    try:
+        for part in dirs:
+            child = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        try:
+            file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                              dir_fd=fd)
+        except FileNotFoundError:
+            return b""
+        with os.fdopen(file_fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise OSError(f"{rel} is not a regular file")
+            data = handle.read(limit)
+        os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    return data

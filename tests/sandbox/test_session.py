@@ -271,3 +271,74 @@ async def test_a_run_for_another_image_or_limits_is_refused(session: SandboxSess
     with pytest.raises(SandboxError, match="share its limits"):
         await session.run(SandboxRequest(workdir=workdir, image=session.image,
                                          command=["true"]))
+
+
+_LEAVE = ("import os, subprocess\n"
+          "open('/tmp/marker', 'w').write('left')\n"
+          "subprocess.Popen(['sleep', '1000'], start_new_session=True)\n")
+CLEANUP_ATTACKS = {
+    "kill_the_wrapper": _LEAVE + "os.kill(os.getppid(), 9)\n",
+    "signal_the_wrapper": _LEAVE + (
+        "import signal\nfor sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):"
+        "\n    os.kill(os.getppid(), sig)\n"),
+    "starve_the_wrapper_of_files": _LEAVE + (
+        "import resource\nresource.prlimit(os.getppid(), resource.RLIMIT_NOFILE, (0, 0))\n"),
+    "ptrace_the_wrapper": _LEAVE + (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "print('ATTACHED' if libc.ptrace(16, os.getppid(), 0, 0) == 0 else 'no ptrace')\n"
+        "try:\n    open(f'/proc/{os.getppid()}/mem', 'rb'); print('MEM')\n"
+        "except OSError as exc:\n    print('no mem', exc)\n"),
+}
+
+
+@pytest.mark.parametrize("attack", CLEANUP_ATTACKS.values(), ids=CLEANUP_ATTACKS.keys())
+async def test_the_command_cannot_skip_the_cleanup(session: SandboxSession, sandbox_image: str,
+                                                   workdir: Path, attack: str,
+                                                   docker_client: docker.DockerClient) -> None:
+    """Killing, signalling, starving or tracing the wrapper still leaves the next run clean."""
+    first = await session.run(_request(sandbox_image, workdir, attack))
+    assert "ATTACHED" not in first.stdout and "MEM\n" not in first.stdout, first.stdout
+    assert session.container_id is not None
+    # Judged from the host before anything else runs: only the idle processes are left.
+    assert len(docker_client.api.top(session.container_id)["Processes"]) == 2
+    second = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                              limits=LIMITS, command=["python", "-c", LOOK]))
+    assert "no marker" in second.stdout and "no sleeper" in second.stdout, second.stdout
+
+
+async def test_a_planted_audit_log_link_is_never_followed_by_the_host(
+        session: SandboxSession, sandbox_image: str, workdir: Path,
+        canary: dict[str, str]) -> None:
+    """An audit log replaced by a link to a host path is neither read nor removed on the host."""
+    script = ("import os, sys\nos.unlink('/sandbox/audit/log') "
+              "if os.path.lexists('/sandbox/audit/log') else None\n"
+              "os.symlink(sys.argv[1], '/sandbox/audit/log')\n"
+              "os.mkfifo('/sandbox/audit/fifo')\n")
+    (workdir / "step.py").write_text(script)
+    result = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                              limits=LIMITS,
+                                              command=["python", "step.py", canary["file"]]))
+    assert result.exit_code == 0, result.stderr
+    assert Path(canary["file"]).read_text() == canary["file_content"]
+    assert canary["file_content"] not in repr(result)
+    after = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                             limits=LIMITS, command=["ls", "-a",
+                                                                     "/sandbox/audit"]))
+    assert after.stdout.split() == [".", ".."]
+
+
+async def test_a_path_variable_cannot_replace_the_wrapper(session: SandboxSession,
+                                                          sandbox_image: str,
+                                                          workdir: Path) -> None:
+    """A PATH that points into the work copy does not change which python3 cleans up."""
+    (workdir / "bin").mkdir()
+    fake = workdir / "bin" / "python3"
+    fake.write_text("#!/bin/sh\nexec \"$@\"\n")
+    fake.chmod(0o755)
+    await session.run(SandboxRequest(
+        workdir=workdir, image=sandbox_image, limits=LIMITS,
+        env={"PATH": "/sandbox/work/bin:/usr/bin:/bin"},
+        command=["sh", "-c", "echo x > /tmp/marker"]))
+    second = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                              limits=LIMITS, command=["python", "-c", LOOK]))
+    assert "no marker" in second.stdout
