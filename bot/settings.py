@@ -53,12 +53,16 @@ class Settings:
     api_roots: tuple[Path, ...] = ()
     approval_secret: str | None = field(default=None, repr=False)
     approval_public_key: str | None = field(default=None, repr=False)
+    approval_private_key: str | None = field(default=None, repr=False)  # RS256 minting
+    api_wait_seconds: float = 2.0  # how long POST /self-modify/analyze waits before a 202
     log_level: str = "INFO"
     log_format: str = "json"
     worker_lease_seconds: float = 60.0
     worker_poll_seconds: float = 0.5
     job_max_attempts: int = 3
     shutdown_grace_seconds: float = 30.0
+    proposals_per_hour: int = 2
+    stale_pull_request_days: float = 14.0
 
     def require_github(self) -> GitHubAppSettings:
         """Return the GitHub App settings or raise naming what is missing."""
@@ -104,12 +108,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         api_roots=tuple(Path(p).resolve() for p in _list(env.get("SELFMOD_API_ROOTS"), paths=True)),
         approval_secret=env.get("SELFMOD_APPROVAL_SECRET") or None,
         approval_public_key=_optional_file(env, "SELFMOD_APPROVAL_PUBLIC_KEY_PATH"),
+        approval_private_key=_optional_file(env, "SELFMOD_APPROVAL_PRIVATE_KEY_PATH"),
+        api_wait_seconds=_float(env, "SELFMOD_API_WAIT_SECONDS", 2.0, low=0.0),
         log_level=_choice(env, "SELFMOD_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         log_format=_choice(env, "SELFMOD_LOG_FORMAT", "json", ("json", "text")),
         worker_lease_seconds=_float(env, "SELFMOD_WORKER_LEASE_SECONDS", 60.0, low=1.0),
         worker_poll_seconds=_float(env, "SELFMOD_WORKER_POLL_SECONDS", 0.5, low=0.01),
         job_max_attempts=_int(env, "SELFMOD_JOB_MAX_ATTEMPTS", 3, low=1),
         shutdown_grace_seconds=_float(env, "SELFMOD_SHUTDOWN_GRACE_SECONDS", 30.0, low=0.0),
+        proposals_per_hour=_int(env, "SELFMOD_PROPOSALS_PER_HOUR", 2, low=1),
+        stale_pull_request_days=_float(env, "SELFMOD_STALE_PULL_REQUEST_DAYS", 14.0, low=0.0),
     )
 
 

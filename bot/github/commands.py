@@ -161,8 +161,9 @@ def build_rollback_refusal(is_pull_request: bool, status: str | None) -> str | N
         return "`/selfmod rollback` works on a merged self-mod pull request, not on an issue."
     if status is None:
         return "This pull request was not opened by selfmod, so there is nothing to roll back."
-    if status != SuggestionStatus.APPLIED.value:
-        return f"This self-mod change is `{status}`, not merged, so there is nothing to roll back."
+    if status not in (SuggestionStatus.APPLIED.value, SuggestionStatus.PROPOSED.value):
+        # Proposed (open, unmerged): the rollback closes it and deletes its branch.
+        return f"This self-mod change is `{status}`, so there is nothing to roll back."
     return None
 
 
@@ -185,6 +186,7 @@ async def _enqueue_rollback(data: Mapping[str, Any], ctx: EventContext, gh: GitH
         "full_name": repository["full_name"], "reason": reason, "automatic": False,
         "requested_by": login, "delivery_id": ctx.delivery_id, "reply_to": where.reply_to(),
     }
+    # Keyed by delivery: after a failed rollback, commenting again is how the user retries.
     await ctx.queue.enqueue(ROLLBACK_JOB, payload, now=ctx.now,
-                            key=f"rollback:{modification.id}",
+                            key=f"rollback:{modification.id}:{ctx.delivery_id}",
                             group_key=repository_group(repository["id"]))
