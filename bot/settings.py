@@ -63,6 +63,7 @@ class Settings:
     shutdown_grace_seconds: float = 30.0
     proposals_per_hour: int = 2
     stale_pull_request_days: float = 14.0
+    metrics_port: int | None = None  # where a worker serves its Prometheus metrics
 
     def require_github(self) -> GitHubAppSettings:
         """Return the GitHub App settings or raise naming what is missing."""
@@ -98,7 +99,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sandbox_image=env.get("SELFMOD_SANDBOX_IMAGE") or DEFAULT_SANDBOX_IMAGE,
         pip_index_url=_url("SELFMOD_PIP_INDEX_URL", env["SELFMOD_PIP_INDEX_URL"])
         if env.get("SELFMOD_PIP_INDEX_URL") else None,
-        docker_hosts=_list(env.get("SELFMOD_DOCKER_HOSTS")),
+        docker_hosts=_list(env.get("SELFMOD_DOCKER_HOSTS") or env.get("DOCKER_HOST")),
         data_dir=data_dir,
         signing_key_path=Path(key_path) if key_path else None,
         commit_author_name=env.get("SELFMOD_COMMIT_AUTHOR_NAME") or "agent-self-modify",
@@ -118,6 +119,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shutdown_grace_seconds=_float(env, "SELFMOD_SHUTDOWN_GRACE_SECONDS", 30.0, low=0.0),
         proposals_per_hour=_int(env, "SELFMOD_PROPOSALS_PER_HOUR", 2, low=1),
         stale_pull_request_days=_float(env, "SELFMOD_STALE_PULL_REQUEST_DAYS", 14.0, low=0.0),
+        metrics_port=_int(env, "SELFMOD_METRICS_PORT", 9091, low=1)
+        if env.get("SELFMOD_METRICS_PORT") else None,
     )
 
 

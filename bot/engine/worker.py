@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.clock import utcnow
 from bot.errors import PermanentJobError
+from bot.logs import log_context
 from bot.settings import Settings
 from bot.store.queue import ClaimedJob, JobQueue
 
@@ -76,6 +77,12 @@ class Worker:
 
     async def run_job(self, job: ClaimedJob) -> None:
         """Run one claimed job with a heartbeat, and record success or failure."""
+        # Every line logged while the job runs carries its id and its delivery's.
+        with log_context(job_id=job.id, delivery_id=job.payload.get("delivery_id")):
+            log.info("job %s (%s) started, attempt %d", job.id, job.kind, job.attempts)
+            await self._run_job(job)
+
+    async def _run_job(self, job: ClaimedJob) -> None:
         task = asyncio.ensure_future(self._handlers[job.kind](job))
         heartbeat = asyncio.ensure_future(self._keep_lease(job, task))
         stop_wait = asyncio.ensure_future(self._stopping.wait())
@@ -159,6 +166,10 @@ def worker_command(args: argparse.Namespace, settings: Settings) -> int:
                             poll_seconds=settings.worker_poll_seconds,
                             grace_seconds=settings.shutdown_grace_seconds)
             install_signal_handlers(worker)
+            if settings.metrics_port is not None:
+                from bot.metrics import serve_process_metrics
+
+                serve_process_metrics(settings.metrics_port)
             log.info("worker %s started", worker.worker_id)
             try:
                 await worker.run(once=args.once)
