@@ -117,9 +117,10 @@ def _rule_suggestions(rule: type[RuleTransformer], source: str, module: str, pat
                       index: CodebaseIndex, style: Style, root: Path) -> list[Suggestion]:
     try:
         parsed = parse_source(source)
+        survey = apply_rule(rule, parsed, style)
     except (cst.ParserSyntaxError, SyntaxError, RecursionError):
+        # Unparseable, or nested deeper than libcst's recursive code generation allows.
         return []
-    survey = apply_rule(rule, parsed, style)
     symbols = _symbols_in_order(survey.sites)
     found = []
     for symbol in symbols:
