@@ -8,6 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fakes.github import (  # noqa: F401  (the GitHub double, for the pull-request loop)
+    app_private_key,
+    fakehub,
+    github_request_log,
+    github_settings,
+    running_app,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "engine" / "fixtures"
 
