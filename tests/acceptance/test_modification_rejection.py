@@ -1,0 +1,102 @@
+"""PRD story: modifications that break or slow the code are rejected, with their reasons."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.engine.command import run_local
+from bot.engine.pipeline import RunOptions
+from bot.generate.llm_double import LLMDouble, ScriptedReply
+from bot.generate.suggestion import ModificationType
+from bot.perf.decision import Evidence, decide
+from bot.perf.sandboxed import BenchPlan, MeasureSettings, PerfSandbox, TraceTarget
+from bot.sandbox.connect import open_docker
+from bot.sandbox.runner import SandboxRunner
+from bot.settings import Settings
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+IMAGE = os.environ.get("SELFMOD_SANDBOX_IMAGE") or "selfmod-sandbox:latest"
+FIXTURES = Path(__file__).resolve().parents[1] / "engine" / "fixtures"
+# A rewrite that looks right and is faster, but loses the first-seen order.
+SET_REWRITE = {"code": "def unique_ids(ids):\n    \"\"\"Return the ids without repeats, in "
+               "the order first seen.\"\"\"\n    return list(set(ids))\n",
+               "reasoning": "a set removes repeats in linear time",
+               "expected_effect": "linear instead of quadratic"}
+
+
+async def _run_with_llm(repo: Path, tmp_path: Path) -> dict:
+    async with LLMDouble([ScriptedReply.json_answer(SET_REWRITE)]) as double:
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'run.db'}",
+                            sandbox_image=IMAGE, data_dir=tmp_path / "data",
+                            openai_base_url=double.base_url, openai_api_key="test")
+        return await run_local(repo, RunOptions(goals=("improve_performance",)), settings)
+
+
+def _llm_item(report: dict) -> dict:
+    items = [s for s in report["suggestions"] if s["rule_id"] == "llm"]
+    assert len(items) == 1, report
+    return items[0]
+
+
+async def test_trap_caught_by_tests_is_test_failure(fixture_repo: Callable[[str], Path],
+                                                    tmp_path: Path) -> None:
+    """An order-losing rewrite that the tests catch is rejected as test_failure, no branch."""
+    report = await _run_with_llm(fixture_repo("trap_tests"), tmp_path)
+    item = _llm_item(report)
+    assert item["status"] == "rejected"
+    assert item["rejection_reasons"] == ["test_failure"]
+    assert any("test_keeps_first_seen_order" in name for name in item["tests"]["failed"])
+    assert item["branch"] is None and item["benchmark"] is None
+
+
+async def test_trap_missed_by_tests_is_behaviour_changed(fixture_repo: Callable[[str], Path],
+                                                         tmp_path: Path) -> None:
+    """The same rewrite, which the tests miss, is exposed by the recorded inputs."""
+    report = await _run_with_llm(fixture_repo("trap_inputs"), tmp_path)
+    item = _llm_item(report)
+    assert item["tests"]["failed"] == []
+    assert item["rejection_reasons"] == ["behaviour_changed"]
+    detail = item["rejections"][0]["detail"]
+    assert "[3, 1, 3, 2, 1]" in detail and "[3, 1, 2]" in detail
+    assert item["branch"] is None
+
+
+@pytest.fixture
+def perf_sandbox() -> PerfSandbox:
+    runner = SandboxRunner(open_docker(), engine_url="unix:///var/run/docker.sock")
+    return PerfSandbox(runner, IMAGE, measure=MeasureSettings(run_seconds=0.05,
+                                                             budget_seconds=6.0))
+
+
+async def test_planted_slowdown_is_a_regression_19_of_20(perf_sandbox: PerfSandbox,
+                                                         tmp_path: Path) -> None:
+    """A change that makes the code 25% slower is rejected as performance_regression."""
+    baseline = FIXTURES / "slowdown"
+    candidate = tmp_path / "slower"
+    shutil.copytree(baseline, candidate)
+    path = candidate / "metrics" / "energy.py"
+    # The same answer with a quarter of the loop run a second time.
+    path.write_text(path.read_text().replace(
+        "    return total\n",
+        "    extra = 0\n    for value in values[: len(values) // 4]:\n"
+        "        extra += value * value\n    return total\n"))
+    target = TraceTarget("metrics.energy.energy", "metrics/energy.py", "energy", 4, 4)
+    run = await perf_sandbox.run_tests(baseline, "python -m pytest -q", trace=[target])
+    samples = run.trace[target.qualname].samples
+    assert samples
+    plan = BenchPlan("micro", target=target, samples=samples)
+    found = 0
+    for _ in range(20):
+        measured = await perf_sandbox.measure(baseline, candidate, plan)
+        decision = decide(Evidence(ModificationType.PERFORMANCE, 0.9, failing_tests=(),
+                                   tests_passed=2, measurement=measured))
+        if "performance_regression" in decision.rejection_reasons:
+            assert decision.safety_score < 0.5
+            assert not decision.approved
+            found += 1
+    assert found >= 19
