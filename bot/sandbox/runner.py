@@ -40,11 +40,15 @@ from bot.sandbox.workcopy import (
     CopyReport,
     build_work_tar,
     read_member,
+    take_file,
     write_back,
 )
 
 LABEL = "org.selfmod.sandbox"
 RUN_LABEL = "org.selfmod.sandbox.run"
+# Who started a container (a worker's name): leftovers can be removed per owner, so a worker
+# that restarts never removes the live runs of another worker on the same engine.
+OWNER_LABEL = "org.selfmod.sandbox.owner"
 MOUNT = "/sandbox"
 WORKDIR = f"{MOUNT}/work"
 AUDIT_LOG = f"{MOUNT}/audit/log"
@@ -192,17 +196,18 @@ class SandboxRunner:
 
     def __init__(self, client: docker.DockerClient, *, engine_url: str,
                  recorder: ExecutionRecorder | None = None,
-                 host_env: Mapping[str, str] | None = None,
+                 host_env: Mapping[str, str] | None = None, owner: str | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._client = client
         self._engine_url = engine_url
         self._recorder = recorder
         self._host_env = dict(host_env or {})
+        self._labels = owner_labels(owner)
         self._clock = clock
 
     async def run(self, request: SandboxRequest) -> SandboxResult:
         """Run the request's command; the container is gone when this returns or raises."""
-        run = _Run(self._client, request, build_env(request.env, self._host_env))
+        run = _Run(self._client, request, build_env(request.env, self._host_env), self._labels)
         future = asyncio.get_running_loop().run_in_executor(None, self._run_sync, run)
         try:
             result = await asyncio.shield(future)
@@ -227,13 +232,14 @@ class _Run:
     """One run's state, shared between the runner thread and whoever aborts it."""
 
     def __init__(self, client: docker.DockerClient, request: SandboxRequest,
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], labels: Mapping[str, str]) -> None:
         self.client = client
         self.request = request
         self.env = env
         self.run_id = uuid.uuid4().hex[:16]
-        self.labels = {LABEL: "1", RUN_LABEL: self.run_id}
+        self.labels = {**labels, LABEL: "1", RUN_LABEL: self.run_id}
         self.container: Container | None = None
+        self.volume_path: str | None = None
         self.killed_reason: KillReason | None = None
         self._lock = threading.Lock()
         self._aborted = False
@@ -253,19 +259,24 @@ class _Run:
         """Copy in, run, read back, and always clean up."""
         limits = self.request.limits
         volume = None
-        with tempfile.TemporaryFile() as spool:
-            copy_in = build_work_tar(self.request.workdir, spool, max_bytes=limits.work_bytes,
-                                     extra_dirs={"audit": SANDBOX_UID})
-            spool.seek(0)
+        with tempfile.TemporaryFile() as spool, ThreadPoolExecutor(1) as pool:
+            # The copy is made on the host while the engine starts the container.
+            tar = pool.submit(build_work_tar, self.request.workdir, spool,
+                              max_bytes=limits.work_bytes, extra_dirs={"audit": SANDBOX_UID})
             try:
                 volume = create_work_volume(self.client, f"selfmod-sandbox-{self.run_id}",
                                             self.labels, limits)
+                self.volume_path = volume.attrs.get("Mountpoint")
                 self._start_container(volume.name)
                 assert self.container is not None
+                copy_in = tar.result()
+                spool.seek(0)
                 if not self.container.put_archive(MOUNT, spool):
                     raise SandboxError("the engine refused the work copy")
                 return self._run_command(copy_in)
             finally:
+                with contextlib.suppress(BaseException):
+                    tar.result()  # never close the spool under the copying thread
                 self._remove(volume)
 
     def _start_container(self, volume: str) -> None:
@@ -372,6 +383,12 @@ class _Run:
         """Return the audit log and, when asked, mirror the work copy onto the host."""
         assert self.container is not None
         target = self.request.write_back
+        if target is None and self.volume_path:
+            # Same machine as the engine: take the log from the volume, links unfollowed,
+            # rather than through an archive of the engine.
+            with contextlib.suppress(OSError):
+                log = take_file(Path(self.volume_path), "audit/log", limit=_AUDIT_LIMIT)
+                return log.decode("utf-8", "replace"), None
         with tempfile.TemporaryFile() as spool:
             chunks, _ = self.container.get_archive(MOUNT if target else f"{MOUNT}/audit")
             for chunk in chunks:
@@ -443,15 +460,43 @@ def list_upper_dir(upper: Path) -> list[dict[str, Any]]:
     return changes
 
 
-def remove_leftovers(client: docker.DockerClient) -> int:
-    """Remove every sandbox container and volume (after a crash); return how many."""
+def owner_labels(owner: str | None) -> dict[str, str]:
+    """Return the labels that mark an owner's containers (none without an owner)."""
+    if owner is None:
+        return {}
+    if not owner or "=" in owner or len(owner) > 128:
+        raise SandboxError("a sandbox owner is a short name without '='")
+    return {OWNER_LABEL: owner}
+
+
+def remove_leftovers(client: docker.DockerClient, *, owner: str | None = None,
+                     older_than: float | None = None, now: float | None = None) -> int:
+    """Remove sandbox containers and volumes left by a crash; return how many.
+
+    With `owner`, only that owner's (call it when that worker starts); with `older_than`
+    seconds, only containers created that long ago (a sweeper for crashed workers that never
+    come back; give it more than the longest timeout). Volumes go when no container uses them.
+    """
+    labels = [f"{OWNER_LABEL}={owner}"] if owner is not None else [LABEL]
+    cutoff = None if older_than is None else (now if now is not None else time.time()) - older_than
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
+    for container in client.containers.list(all=True, filters={"label": labels}):
+        if cutoff is not None and _created_at(container) > cutoff:
+            continue
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True, v=True)
             removed += 1
-    for volume in client.volumes.list(filters={"label": LABEL}):
-        with contextlib.suppress(docker.errors.NotFound):
-            volume.remove(force=True)
+    for volume in client.volumes.list(filters={"label": labels}):
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            # A volume still in use (a live run of another owner) is refused by the engine.
+            volume.remove()
             removed += 1
     return removed
+
+
+def _created_at(container: Container) -> float:
+    text = str(container.attrs.get("Created", ""))
+    try:
+        return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return 0.0

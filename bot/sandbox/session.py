@@ -52,6 +52,7 @@ from bot.sandbox.runner import (
     build_env,
     create_work_volume,
     list_upper_dir,
+    owner_labels,
     read_cgroup_memory,
 )
 from bot.sandbox.violations import build_violations
@@ -72,9 +73,10 @@ class SandboxSession:
 
     def __init__(self, client: docker.DockerClient, *, engine_url: str, image: str,
                  limits: SandboxLimits | None = None, recorder: ExecutionRecorder | None = None,
-                 host_env: Mapping[str, str] | None = None,
+                 host_env: Mapping[str, str] | None = None, owner: str | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._client = client
+        self._labels = owner_labels(owner)
         self._engine_url = engine_url
         self.image = image
         self.limits = limits or SandboxLimits()
@@ -134,7 +136,8 @@ class SandboxSession:
             if self._box is None or not self._box.usable:
                 if self._box is not None:
                     self._box.remove()
-                self._box = _Box(self._client, self.image, self.limits, self.session_id)
+                self._box = _Box(self._client, self.image, self.limits,
+                                 {**self._labels, SESSION_LABEL: self.session_id})
                 self.containers_started += 1
             return self._box.run(request, build_env(request.env, self._host_env), fresh_copy)
         except UNAVAILABLE_ERRORS as exc:
@@ -149,7 +152,7 @@ class _Box:
     """One warm container with its volume, and the state of the run in it."""
 
     def __init__(self, client: docker.DockerClient, image: str, limits: SandboxLimits,
-                 session_id: str) -> None:
+                 labels: Mapping[str, str]) -> None:
         self.client = client
         self.limits = limits
         self.usable = True
@@ -159,7 +162,7 @@ class _Box:
         self._seen_diff: set[str] = set()
         self._lock = threading.Lock()
         run_id = uuid.uuid4().hex[:16]
-        self.labels = {LABEL: "1", RUN_LABEL: run_id, SESSION_LABEL: session_id}
+        self.labels = {**labels, LABEL: "1", RUN_LABEL: run_id}
         self.volume = create_work_volume(client, f"selfmod-sandbox-{run_id}", self.labels,
                                          limits)
         self.container: Container | None = None

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 
 from bot.sandbox.command import find_build_script
 from bot.sandbox.connect import DEFAULT_DOCKER_HOST, open_docker
-from bot.sandbox.runner import LABEL, SandboxRunner
+from bot.sandbox.runner import OWNER_LABEL, SandboxRunner
 
 DEFAULT_TEST_IMAGE = "selfmod-sandbox:latest"
 
@@ -58,11 +59,28 @@ def canary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def runner(docker_client: docker.DockerClient) -> Iterator[SandboxRunner]:
+def sandbox_owner() -> str:
+    """This test's owner label: other people's sandbox runs may share the engine."""
+    return f"test-{secrets.token_hex(6)}"
+
+
+@pytest.fixture
+def leftovers(docker_client: docker.DockerClient, sandbox_owner: str) -> Callable[[], list[Any]]:
+    """Return a function listing this test's sandbox containers and volumes still present."""
+    def find() -> list[Any]:
+        mine = {"label": f"{OWNER_LABEL}={sandbox_owner}"}
+        found: list[Any] = docker_client.containers.list(all=True, filters=mine)
+        return found + docker_client.volumes.list(filters=mine)
+    return find
+
+
+@pytest.fixture
+def runner(docker_client: docker.DockerClient, sandbox_owner: str,
+           leftovers: Callable[[], list[Any]]) -> Iterator[SandboxRunner]:
     """A runner that passes the whole host environment, so only the allow-list protects it."""
-    yield SandboxRunner(docker_client, engine_url=DEFAULT_DOCKER_HOST, host_env=dict(os.environ))
-    left = docker_client.containers.list(all=True, filters={"label": LABEL})
-    assert left == [], f"sandbox containers left behind: {left}"
+    yield SandboxRunner(docker_client, engine_url=DEFAULT_DOCKER_HOST, host_env=dict(os.environ),
+                        owner=sandbox_owner)
+    assert leftovers() == [], "sandbox containers or volumes left behind"
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import docker
 import pytest
 
 from bot.sandbox.limits import MIB, SandboxLimits
-from bot.sandbox.runner import LABEL, KillReason, SandboxRequest, SandboxResult, SandboxRunner
+from bot.sandbox.runner import KillReason, SandboxRequest, SandboxResult, SandboxRunner
 from bot.sandbox.violations import ViolationKind
 
 pytestmark = pytest.mark.docker
@@ -383,13 +383,12 @@ def _run(runner: SandboxRunner, image: str, attack: Attack, workdir: Path,
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 def test_escape_is_contained(attack: Attack, runner: SandboxRunner, sandbox_image: str,
                              workdir: Path, canary: dict[str, str],
-                             docker_client: docker.DockerClient) -> None:
+                             leftovers: Callable[[], list[Any]]) -> None:
     """The attack fails, leaks no canary, changes nothing on the host, and leaves no container."""
     result = _run(runner, sandbox_image, attack, workdir, canary)
     attack.judge(Ctx(result, workdir, canary))
     _canary_file_intact(Ctx(result, workdir, canary))
-    assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
-    assert docker_client.volumes.list(filters={"label": LABEL}) == []
+    assert leftovers() == []
 
 
 def test_nothing_survives_into_the_next_run(runner: SandboxRunner, sandbox_image: str,

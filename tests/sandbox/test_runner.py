@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -14,7 +16,7 @@ from bot.errors import DockerUnavailableError, SandboxError
 from bot.sandbox.connect import open_docker
 from bot.sandbox.limits import MIB, SandboxLimits, parse_size
 from bot.sandbox.recorder import ExecutionRecord, StoreRecorder
-from bot.sandbox.runner import LABEL, KillReason, SandboxRequest, SandboxRunner, build_env
+from bot.sandbox.runner import KillReason, SandboxRequest, SandboxRunner, build_env
 from bot.store.db import create_engine, create_sessionmaker
 from bot.store.models import Base, SandboxExecution
 
@@ -53,7 +55,7 @@ async def test_modification_sandboxing(runner: SandboxRunner, sandbox_image: str
 async def test_a_run_past_its_limit_is_killed_promptly(
         runner: SandboxRunner, sandbox_image: str, workdir: Path, limits: SandboxLimits,
         command: list[str], reason: KillReason, limit_s: float,
-        docker_client: docker.DockerClient) -> None:
+        leftovers: Callable[[], list[Any]]) -> None:
     """A run past its timeout or memory limit is killed and reported within 1 s of the limit."""
     started = time.monotonic()
     result = await runner.run(SandboxRequest(workdir=workdir, image=sandbox_image,
@@ -62,13 +64,13 @@ async def test_a_run_past_its_limit_is_killed_promptly(
     assert result.exit_code == 137
     assert result.wall_time < limit_s + 1.0
     assert time.monotonic() - started < limit_s + 5.0  # set-up and removal included
-    assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
+    assert leftovers() == []
 
 
 @pytest.mark.docker
 async def test_a_cancelled_run_leaves_no_container(runner: SandboxRunner, sandbox_image: str,
                                                    workdir: Path,
-                                                   docker_client: docker.DockerClient) -> None:
+                                                   leftovers: Callable[[], list[Any]]) -> None:
     """Cancelling the caller (as Ctrl-C does) kills and removes the container."""
     task = asyncio.ensure_future(runner.run(SandboxRequest(workdir=workdir, image=sandbox_image,
                                                            command=["sleep", "60"])))
@@ -76,8 +78,7 @@ async def test_a_cancelled_run_leaves_no_container(runner: SandboxRunner, sandbo
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
-    assert docker_client.volumes.list(filters={"label": LABEL}) == []
+    assert leftovers() == []
 
 
 @pytest.mark.docker

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from bot.errors import SandboxError
 from bot.sandbox.limits import MIB, SandboxLimits
 from bot.sandbox.recorder import ExecutionRecord
-from bot.sandbox.runner import KillReason, SandboxRequest, SandboxResult
+from bot.sandbox.runner import KillReason, SandboxRequest, SandboxResult, remove_leftovers
 from bot.sandbox.session import SESSION_LABEL, SandboxSession
 
 pytestmark = pytest.mark.docker
@@ -342,3 +343,27 @@ async def test_a_path_variable_cannot_replace_the_wrapper(session: SandboxSessio
     second = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
                                               limits=LIMITS, command=["python", "-c", LOOK]))
     assert "no marker" in second.stdout
+
+
+async def test_leftovers_are_removed_per_owner(docker_client: docker.DockerClient,
+                                               sandbox_image: str, workdir: Path,
+                                               sandbox_owner: str,
+                                               leftovers: Callable[[], list[Any]]) -> None:
+    """A worker's start removes its own leftovers only, and a sweeper only old ones."""
+    session = SandboxSession(docker_client, engine_url="x", image=sandbox_image, limits=LIMITS,
+                             owner=sandbox_owner)
+    await session.run(SandboxRequest(workdir=workdir, image=sandbox_image, limits=LIMITS,
+                                     command=["true"]))
+    # As if the worker had crashed: the container and volume are still there.
+    assert len(leftovers()) == 2
+    assert remove_leftovers(docker_client, owner="someone-else") == 0
+    assert remove_leftovers(docker_client, owner=sandbox_owner, older_than=3600) == 0
+    assert remove_leftovers(docker_client, owner=sandbox_owner) == 2
+    assert leftovers() == []
+    await session.close()
+
+
+def test_an_owner_with_an_equals_sign_is_refused(docker_client: docker.DockerClient) -> None:
+    """Owner names become label values and cannot carry a filter of their own."""
+    with pytest.raises(SandboxError, match="owner"):
+        SandboxSession(docker_client, engine_url="x", image="x", owner="a=b")
