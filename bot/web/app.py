@@ -15,6 +15,7 @@ from bot.store.migrate import ensure_current
 from bot.store.queue import JobQueue
 from bot.github.router import build_router
 from bot.web import health, webhook
+from bot.web.api.routes import add_api
 from bot.web.keys import ENGINE, QUEUE, ROUTER, SESSIONS, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def create_app(settings: Settings) -> web.Application:
     app[ROUTER] = build_router()
     app.add_routes(health.routes)
     app.add_routes(webhook.routes)
+    add_api(app)
     return app
 
 
