@@ -55,7 +55,7 @@ class BenchmarkFacts:
 
 
 @dataclass(frozen=True)
-class TestFacts:
+class SandboxTestFacts:
     """The repository's tests run on the candidate in the sandbox."""
 
     passed: int
@@ -78,7 +78,7 @@ class ProposalFacts:
     safety_score: float
     safety_reasons: tuple[str, ...] = ()
     safety_level: str = "conservative"
-    tests: TestFacts | None = None
+    tests: SandboxTestFacts | None = None
     benchmark: BenchmarkFacts | None = None
     notes: tuple[str, ...] = ()
     session_id: str | None = None
@@ -101,7 +101,7 @@ def build_facts(item: Mapping[str, Any], *, diff: str, reasoning: str,
         reasoning=reasoning, target_symbols=tuple(item.get("target_symbols") or ()),
         diff=diff, safety_score=float(item.get("safety_score") or 0.0),
         safety_reasons=tuple(safety_reasons), safety_level=safety_level,
-        tests=None if not tests else TestFacts(int(tests["passed"]), tuple(tests["failed"]),
+        tests=None if not tests else SandboxTestFacts(int(tests["passed"]), tuple(tests["failed"]),
                                                int(tests.get("skipped") or 0),
                                                float(tests.get("seconds") or 0.0)),
         benchmark=None if not bench else BenchmarkFacts(
@@ -239,7 +239,7 @@ def build_safety_section(facts: ProposalFacts) -> str:
     return "\n".join(lines)
 
 
-def build_tests_section(tests: TestFacts | None) -> str:
+def build_tests_section(tests: SandboxTestFacts | None) -> str:
     """Return the sandbox test results."""
     if tests is None:
         return "### Tests in the sandbox\n\nThe tests did not run for this change."
