@@ -125,3 +125,10 @@ class TestIsTight:
     def test_one_pair_is_never_tight(self) -> None:
         """A single pair says nothing about spread."""
         assert not is_tight([(1.0, 0.5)], half_width=1.0)
+
+
+def test_a_tight_one_percent_gain_is_under_the_noise_floor() -> None:
+    """A consistent 1% difference is not called an improvement: it is within layout noise."""
+    result = compare_pairs(_noisy_pairs(0.99, 20, seed=5, noise=0.001))
+    assert result.low > 0
+    assert not result.significant_improvement
