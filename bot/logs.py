@@ -30,6 +30,13 @@ def log_context(**fields: Any) -> Iterator[None]:
         _LOG_CONTEXT.reset(token)
 
 
+def bind_log_context(**fields: Any) -> None:
+    """Add these ids to every later log line of the current task (and tasks it starts)."""
+    known = {name: value for name, value in fields.items()
+             if name in _CONTEXT_FIELDS and value is not None}
+    _LOG_CONTEXT.set({**(_LOG_CONTEXT.get() or {}), **known})
+
+
 class ContextFilter(logging.Filter):
     """Copy the ids of `log_context` onto each record that does not carry its own."""
 

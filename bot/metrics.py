@@ -13,9 +13,13 @@ import functools
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from bot.sandbox.recorder import ExecutionRecord, ExecutionRecorder
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Sandbox runs last from a fraction of a second (a probe) to minutes (a test suite).
@@ -137,6 +141,23 @@ def _replace(gauge: Gauge, values: Mapping[tuple[str, ...], float]) -> None:
     gauge.clear()
     for labels, value in values.items():
         gauge.labels(*labels).set(value)
+
+
+class CountingRecorder:
+    """Count each sandbox run in the metrics, then hand its record on."""
+
+    def __init__(self, inner: ExecutionRecorder | None = None,
+                 metrics: Metrics | None = None) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    async def __call__(self, record: ExecutionRecord) -> None:
+        """Count the run and pass the record to the wrapped recorder."""
+        (self._metrics or process_metrics()).observe_sandbox_run(
+            record.execution_time_ms / 1000, exit_code=record.exit_code,
+            killed_reason=record.killed_reason)
+        if self._inner is not None:
+            await self._inner(record)
 
 
 @functools.cache

@@ -19,8 +19,10 @@ from bot.engine.record import SessionStore
 from bot.engine.report import build_run_json, render_text
 from bot.errors import AnalysisError
 from bot.generate.llm import LLMProvider
+from bot.logs import bind_log_context
+from bot.metrics import CountingRecorder, process_metrics
 from bot.perf.sandboxed import PerfSandbox
-from bot.sandbox.connect import DEFAULT_DOCKER_HOST, open_docker
+from bot.sandbox.hosts import engine_urls, process_hosts
 from bot.sandbox.recorder import StoreRecorder
 from bot.sandbox.runner import SandboxRunner
 from bot.settings import Settings
@@ -83,9 +85,12 @@ async def run_local(path: Path, options: RunOptions, settings: Settings, *,
             session_id = await store.start(str(repo), list(config.goals), config.safety_level,
                                            head)
             result.session_id = str(session_id)
-            url = settings.docker_hosts[0] if settings.docker_hosts else DEFAULT_DOCKER_HOST
-            runner = SandboxRunner(open_docker(url), engine_url=url,
-                                   recorder=StoreRecorder(create_sessionmaker(engine)))
+            bind_log_context(session_id=result.session_id)
+            # The least busy Docker engine that answers (SELFMOD_DOCKER_HOSTS or DOCKER_HOST).
+            url, client = await asyncio.to_thread(
+                process_hosts(engine_urls(settings.docker_hosts)).pick)
+            runner = SandboxRunner(client, engine_url=url, recorder=CountingRecorder(
+                StoreRecorder(create_sessionmaker(engine))))
             perf = (perf_factory or PerfSandbox)(runner, settings.sandbox_image,
                                                  session_id=session_id)
             pipeline = Pipeline(perf=perf, store=store, progress=progress,
@@ -96,6 +101,7 @@ async def run_local(path: Path, options: RunOptions, settings: Settings, *,
             try:
                 await pipeline.run(repo, head, base, config, options, result)
             except BaseException as exc:
+                process_metrics().count_session(ModificationStatus.FAILED.value)
                 await store.finish(session_id, ModificationStatus.FAILED,
                                    build_run_json(result), None,
                                    error=f"{exc.__class__.__name__}: {exc}"[:2000])
@@ -103,6 +109,7 @@ async def run_local(path: Path, options: RunOptions, settings: Settings, *,
         report = build_run_json(result)
         approved = report["summary"]["approved"]
         total = report["summary"]["suggestions"]
+        process_metrics().count_session(ModificationStatus.COMPLETED.value)
         await store.finish(session_id, ModificationStatus.COMPLETED, report,
                            approved / total if total else None)
         return report

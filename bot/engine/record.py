@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.generate.suggestion import Suggestion
+from bot.metrics import process_metrics
 from bot.perf.decision import Decision, Measurement
 from bot.store.models import (
     Agent,
@@ -94,6 +95,7 @@ class SessionStore:
         if decision.performance_impact is not None:
             values["performance_impact"] = _clamp(decision.performance_impact, _PERCENT_LIMIT,
                                                   "0.01")
+        process_metrics().count_suggestion(values["status"])
         async with self._sessionmaker() as db:
             await db.execute(update(CodeModification)
                              .where(CodeModification.id == suggestion_id).values(**values))

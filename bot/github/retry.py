@@ -11,6 +11,8 @@ from typing import Any
 import aiohttp
 from gidgethub.aiohttp import GitHubAPI
 
+from bot.metrics import process_metrics
+
 log = logging.getLogger(__name__)
 
 DEFAULT_ATTEMPTS = 4
@@ -81,6 +83,7 @@ class RetryingGitHubAPI(GitHubAPI):
             try:
                 status, response_headers, data = await super()._request(
                     method, url, headers, body)
+                process_metrics().observe_github_call(method, status, response_headers)
             except (aiohttp.ClientConnectionError, TimeoutError):
                 if attempt >= self._attempts:
                     raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from bot.github.proposal import (
 from bot.github.publish import open_pull
 from bot.github.replies import ReplyTo, build_failure_reply, post_comment
 from bot.github.router import bot_login
+from bot.metrics import process_metrics
 from bot.settings import Settings
 from bot.store.db import create_sessionmaker
 from bot.store.models import CodeModification, SuggestionStatus
@@ -131,6 +133,7 @@ class RollbackModificationJob:
     async def _revert(self, http: aiohttp.ClientSession, gh: GitHubAPI, where: RepoRef,
                       clone_url: str, row: CodeModification,
                       request: RollbackRequest) -> dict[str, Any]:
+        started = time.monotonic()
         token = await self._app.installation_token(http, request.installation_id)
         # Full history of the default branch: the merge commit must be in it.
         checkout = await asyncio.to_thread(functools.partial(
@@ -170,6 +173,8 @@ class RollbackModificationJob:
         await update_modification(self._sessions, row.id, None, rollback_at=self._clock(),
                                   rollback_reason=request.reason,
                                   revert_pull_request_number=number)
+        process_metrics().observe_rollback(time.monotonic() - started,
+                                           automatic=request.reason == AUTOMATIC_REASON)
         await self._tell(gh, where, row, request, build_revert_reply(url, number))
         return {"outcome": "revert_opened", "revert_number": number, "revert_url": url,
                 "branch": branch, "commit": commit, "tree": tree, "onto": checkout.commit}

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bot.github.router import build_router
 from bot.settings import Settings
 from bot.store.db import create_engine, create_sessionmaker
 from bot.store.migrate import ensure_current
 from bot.store.queue import JobQueue
-from bot.github.router import build_router
-from bot.web import health, webhook
+from bot.web import health, metrics, status, webhook
 from bot.web.api.routes import add_api
 from bot.web.keys import ENGINE, QUEUE, ROUTER, SESSIONS, SETTINGS
 
@@ -32,6 +32,8 @@ def create_app(settings: Settings) -> web.Application:
     app[ROUTER] = build_router()
     app.add_routes(health.routes)
     app.add_routes(webhook.routes)
+    app.add_routes(metrics.routes)
+    app.add_routes(status.routes)
     add_api(app)
     return app
 

@@ -15,6 +15,7 @@ from bot.clock import utcnow
 from bot.github.dispatch import GITHUB_EVENT_JOB, build_event_payload
 from bot.github.router import is_handled
 from bot.github.signature import is_valid_signature
+from bot.metrics import process_metrics
 from bot.store.db import build_insert_ignore
 from bot.store.models import WebhookDelivery
 from bot.web.keys import QUEUE, ROUTER, SETTINGS
@@ -39,6 +40,8 @@ async def webhook(request: web.Request) -> web.Response:
     # The signature is checked on the raw bytes before anything is parsed.
     if not is_valid_signature(body, request.headers.get("X-Hub-Signature-256"),
                               github.webhook_secret):
+        process_metrics().count_webhook(request.headers.get("X-GitHub-Event", "")[:100],
+                                        "bad_signature")
         return _answer(401, "missing or wrong X-Hub-Signature-256")
     event_name = request.headers.get("X-GitHub-Event", "")
     delivery_id = request.headers.get("X-GitHub-Delivery", "")
@@ -54,6 +57,7 @@ async def webhook(request: web.Request) -> web.Response:
     outcome = ("pong" if event_name == "ping"
                else "queued" if is_handled(request.app[ROUTER], event) else "ignored")
     recorded = await _record(request.app, event, outcome)
+    process_metrics().count_webhook(event_name[:100], outcome if recorded else "duplicate")
     if not recorded:
         return _answer(200, "already received", delivery=delivery_id)
     if outcome == "pong":
