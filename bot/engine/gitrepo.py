@@ -58,7 +58,7 @@ def is_safe_path(path: str) -> bool:
 def export_commit(repo: Path, commit: str, dest: Path) -> int:
     """Write the regular files of a commit into dest (links and submodules left out)."""
     listing = run_git(repo, "ls-tree", "-r", "-z", "--full-tree", commit)
-    entries = []
+    entries: list[tuple[str, str, int]] = []
     for record in listing.split(b"\0"):
         if not record:
             continue
@@ -68,11 +68,11 @@ def export_commit(repo: Path, commit: str, dest: Path) -> int:
         if kind == "blob" and mode in _REGULAR and is_safe_path(path):
             entries.append((sha, path, _REGULAR[mode]))
     blobs = _read_blobs(repo, [sha for sha, _, _ in entries])
-    for sha, path, mode in entries:
+    for sha, path, perms in entries:
         target = dest / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(blobs[sha])
-        target.chmod(mode)
+        target.chmod(perms)
     return len(entries)
 
 

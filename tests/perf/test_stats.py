@@ -16,7 +16,8 @@ from bot.perf.stats import (
 )
 
 
-def _noisy_pairs(factor: float, n: int, seed: int, noise: float = 0.05) -> list[tuple[float, float]]:
+def _noisy_pairs(factor: float, n: int, seed: int,
+                 noise: float = 0.05) -> list[tuple[float, float]]:
     rng = random.Random(seed)
     pairs = []
     for _ in range(n):

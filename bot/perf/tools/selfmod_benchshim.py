@@ -1,8 +1,8 @@
 """A pytest plugin run in the sandbox: a `benchmark` fixture that times the calls it is given.
 
 Stands in for pytest-benchmark so its tests measure the same way in both trees: each
-`benchmark(fn, *args, **kwargs)` call runs fn SELFMOD_BENCH_ROUNDS times, timed in CPU time; the total is written
-to SELFMOD_BENCH_OUT when the session ends.
+`benchmark(fn, *args, **kwargs)` call runs fn SELFMOD_BENCH_ROUNDS times, timed in CPU time;
+the total is written to SELFMOD_BENCH_OUT when the session ends.
 """
 
 from __future__ import annotations

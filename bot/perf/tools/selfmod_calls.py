@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 _REPR = 300
@@ -48,7 +48,7 @@ def load_original(module: str, local: str, source_path: str,
     return resolve(vars(copy), local)
 
 
-def resolve(namespace: dict[str, Any], local: str) -> Callable[..., Any]:
+def resolve(namespace: Mapping[str, Any], local: str) -> Callable[..., Any]:
     """Return the plain function at a dotted path, without method binding or decorators."""
     obj: Any = None
     for part in local.split("."):

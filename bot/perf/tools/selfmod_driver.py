@@ -7,6 +7,7 @@ this program's stdout is always its own `SELFMOD-RESULT {json}`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -47,10 +48,8 @@ def run_child(command: list[str], cwd: str, env: dict[str, str], timeout: float,
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(OSError):  # already gone
         os.killpg(pid, 9)
-    except OSError:
-        pass
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -30,8 +30,9 @@ class Recorder:
         self.total_bytes = int(spec.get("total_bytes", 393216))
         self.out = str(spec["out"])
         self.codes: dict[CodeType, str | None] = {}
-        self.data = {t["key"]: {"calls": 0, "samples": [], "unpicklable": 0, "digests": set()}
-                     for t in self.targets}
+        self.data: dict[str, dict[str, Any]] = {
+            t["key"]: {"calls": 0, "samples": [], "unpicklable": 0, "digests": set()}
+            for t in self.targets}
         self.used = 0
 
     def match(self, code: CodeType) -> str | None:
@@ -116,6 +117,6 @@ def pytest_configure(config: Any) -> None:
 def pytest_unconfigure(config: Any) -> None:
     """Stop recording and write the samples."""
     sys.settrace(None)
-    threading.settrace(None)  # type: ignore[arg-type]
+    threading.settrace(None)
     for recorder in _RECORDER:
         recorder.write()
