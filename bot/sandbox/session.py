@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 import threading
 import time
@@ -53,10 +54,18 @@ from bot.sandbox.runner import (
     create_work_volume,
     list_upper_dir,
     owner_labels,
+    put_work_copy,
     read_cgroup_memory,
 )
 from bot.sandbox.violations import build_violations
-from bot.sandbox.workcopy import SANDBOX_UID, CopyReport, build_work_tar, take_file, write_back
+from bot.sandbox.workcopy import (
+    SANDBOX_UID,
+    CopyReport,
+    build_work_tar,
+    remove_entry,
+    take_file,
+    write_back,
+)
 
 SESSION_LABEL = "org.selfmod.sandbox.session"
 _USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
@@ -294,13 +303,20 @@ class _Box:
             self._reset(WORKDIR)
             if not self.usable:
                 raise SandboxError("the session could not reset its container for a fresh copy")
-            self._root_exec(["rm", "-rf", WORKDIR])
+            mountpoint = self.volume.attrs.get("Mountpoint")
+            if mountpoint and os.path.ismount(mountpoint):
+                # Same machine: what is left is ours (root's top folder and .git), and no
+                # process of the sandbox is alive to change it.
+                remove_entry(Path(mountpoint), WORKDIR.rsplit("/", 1)[1])
+            else:
+                self._root_exec(["rm", "-rf", WORKDIR])
         with tempfile.TemporaryFile() as spool:
+            # The audit folder is made with the first copy and stays (emptied) after that.
+            first = self.copied_from is None
             self.copy_report = build_work_tar(workdir, spool, max_bytes=self.limits.work_bytes,
-                                              extra_dirs={"audit": SANDBOX_UID})
+                                              extra_dirs={"audit": SANDBOX_UID} if first else {})
             spool.seek(0)
-            if not self.container.put_archive(MOUNT, spool):
-                raise SandboxError("the engine refused the work copy")
+            put_work_copy(self.container, self.volume.attrs.get("Mountpoint"), spool)
         self.copied_from = workdir
 
     def _root_exec(self, command: list[str]) -> None:
