@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from decimal import Decimal
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bot.engine.gitrepo import CommitRequest
+from bot.generate.suggestion import FileChange
 from bot.settings import Settings, load_settings
 from bot.store.db import create_engine, create_sessionmaker
 from bot.store.migrate import upgrade
@@ -19,13 +21,12 @@ from bot.vcs.safegit import SafeGit
 from bot.vcs.writer import SignedCommitWriter
 from bot.web.api.analysis import ReviewBranchWriter
 from bot.web.approval import mint_token
-from bot.engine.gitrepo import CommitRequest
-from bot.generate.suggestion import FileChange
 
 API_TOKEN = "test-api-token"
 SECRET = "test-approval-secret-of-enough-length"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-ORIGINAL = "def total(xs):\n    result = 0\n    for x in xs:\n        result = result + x\n    return result\n"
+ORIGINAL = ("def total(xs):\n    result = 0\n    for x in xs:\n        result = result + x\n"
+            "    return result\n")
 CHANGED = "def total(xs):\n    return sum(xs)\n"
 
 
@@ -94,7 +95,8 @@ async def record_analysis(settings: Settings, repo: Path, *, status: str = "appr
             db.add(ModificationSession(id=session_id, codebase_path=str(repo),
                                        modification_goals=["improve_performance"],
                                        status=ModificationStatus.COMPLETED, commit_sha=head,
-                                       trigger="api", completed_at=datetime.now(UTC).replace(tzinfo=None)))
+                                       trigger="api",
+                                       completed_at=datetime.now(UTC).replace(tzinfo=None)))
             await db.flush()
             for number, (path, (old, new)) in enumerate(list(changes.items())[:count]):
                 mid = uuid.uuid4()
@@ -105,7 +107,8 @@ async def record_analysis(settings: Settings, repo: Path, *, status: str = "appr
                         head, branch, [FileChange(path, old, new)],
                         f"Use sum in {path}\n\nA builtin is faster.\n"))
                 db.add(CodeModification(
-                    id=mid, session_id=session_id, file_path=path, modification_type="performance",
+                    id=mid, session_id=session_id, file_path=path,
+                    modification_type="performance",
                     original_content=old, modified_content=new, modification_reason="faster",
                     safety_score=Decimal(score), status=status, title=f"Use sum in {path} ({number})",
                     branch=branch if commit else None, commit_sha=commit, base_sha=head,

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from apikit import API_TOKEN, AUTH, api_settings, make_repo, migrate
+
 from bot.settings import Settings
 from bot.web.app import create_app
 
