@@ -92,6 +92,11 @@ def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     b.add_argument("--tag", default=None, help="image name (default SELFMOD_SANDBOX_IMAGE)")
     b.add_argument("--force", action="store_true", help="rebuild even when the image exists")
     b.set_defaults(handler=_lazy("bot.sandbox.command", "build_image_command"))
+    v = ssub.add_parser("build-env", help="build a repository's environment image (networked)")
+    v.add_argument("--repo", default=".", help="the repository whose dependencies to install")
+    v.add_argument("--setup", default=None, help="a setup command to run in the build")
+    v.add_argument("--image", default=None, help="base image (default SELFMOD_SANDBOX_IMAGE)")
+    v.set_defaults(handler=_lazy("bot.sandbox.command", "build_env_command"))
 
 
 def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,4 +1,4 @@
-"""`selfmod sandbox exec|build-image`: the sandbox by hand."""
+"""`selfmod sandbox exec|build-image|build-env`: the sandbox by hand."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from pathlib import Path
 
 from bot.errors import SandboxError
 from bot.sandbox.connect import DEFAULT_DOCKER_HOST, open_docker
+from bot.sandbox.deps import EnvConfig
+from bot.sandbox.envimage import EnvImageBuilder
 from bot.sandbox.limits import SandboxLimits, parse_size
 from bot.sandbox.runner import SandboxRequest, SandboxRunner
 from bot.settings import Settings
@@ -79,6 +81,24 @@ def build_image_command(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "force", False):
         cmd.append("--force")
     return subprocess.run(cmd, check=False).returncode
+
+
+def build_env_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Build (or find) a repository's environment image; print its name."""
+    repo = Path(args.repo)
+    url = settings.docker_hosts[0] if settings.docker_hosts else DEFAULT_DOCKER_HOST
+    builder = EnvImageBuilder(open_docker(url), engine_url=url, index_url=settings.pip_index_url)
+    try:
+        env = builder.ensure_sync(repo, args.image or settings.sandbox_image,
+                                  EnvConfig(setup_command=args.setup))
+    except SandboxError as exc:
+        print(f"selfmod sandbox build-env: {exc}", file=sys.stderr)
+        return 1
+    for note in env.notes:
+        print(f"selfmod sandbox build-env: note: {note}", file=sys.stderr)
+    state = "built" if env.built else ("reused" if env.key else "nothing to install")
+    print(f"{env.image} ({state})")
+    return 0
 
 
 def find_build_script() -> Path:

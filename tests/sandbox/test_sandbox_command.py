@@ -64,3 +64,25 @@ def test_a_bad_memory_size_is_a_usage_error(workdir: Path) -> None:
     """--memory lots exits 2."""
     assert main(["sandbox", "exec", "--memory", "lots", "--workdir", str(workdir), "--",
                  "true"]) == 2
+
+
+def test_build_env_with_nothing_to_install_names_the_base_image(
+        sandbox_image: str, workdir: Path, docker_client: object,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A repository without dependency files runs on the base image, and says so."""
+    (workdir / "setup.py").write_text("raise SystemExit('never run on the host')\n")
+    code = main(["sandbox", "build-env", "--repo", str(workdir), "--image", sandbox_image])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert captured.out.strip() == f"{sandbox_image} (nothing to install)"
+    assert "configure a setup command" in captured.err
+
+
+def test_build_env_failure_is_one_clear_message(sandbox_image: str, workdir: Path,
+                                                docker_client: object,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A failing install exits 1 with pip's error."""
+    (workdir / "requirements.txt").write_text("--no-index\nselfmod-missing-dist==1\n")
+    code = main(["sandbox", "build-env", "--repo", str(workdir), "--image", sandbox_image])
+    assert code == 1
+    assert "No matching distribution found for selfmod-missing-dist" in capsys.readouterr().err
