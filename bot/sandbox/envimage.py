@@ -6,7 +6,9 @@ container with the default bridge network and nothing else of the host: no mount
 environment, no secrets; all capabilities dropped, no-new-privileges, pids/memory/CPU limits, a
 host-side timeout that kills it. Its input is a tmpfs volume holding only the dependency files
 (never the repository's code) and a copy of the host's CA bundle, which pip uses during the build
-only (a host may trust a locally installed CA for its egress). The container is committed as
+only (a host may trust a locally installed CA for its egress). Known limit: on the bridge it can
+reach what the host serves on the bridge's gateway address, so bind host services to 127.0.0.1
+(or firewall the bridge) on machines that build environments. The container is committed as
 `selfmod-env:<key>`, the key being the hash of the base image id, the dependency files, the setup
 command and the index; a later call with the same key reuses the image and builds nothing.
 

@@ -2,10 +2,13 @@
 
 A run: a size-limited tmpfs volume is created; a container starts on it idle (no network,
 read-only root, all capabilities dropped, no-new-privileges, uid 10001, pids/memory/CPU limits,
-ulimits, an init, no IPC, no logs); the work copy is put into the volume; the command runs with
-`exec`, under a host-side wall-clock timer that kills the whole container; its output is read up
-to a cap; then peak memory, the filesystem diff and (when asked) the work copy are read back; the
-container and the volume are removed whatever happened.
+ulimits, an init, no IPC, no logs) while the host makes the work copy; the copy is put into the
+volume; the command runs with `exec`, under a host-side wall-clock timer that kills the whole
+container; its output is read up to a cap; then peak memory, the filesystem diff, the audit log
+and (when asked) the work copy are read back; the container and the volume are removed whatever
+happened. On the engine's own machine the copy, the diff, the memory figures and the audit log go
+through the filesystem (links never followed) instead of the engine's API, which is quicker.
+Several runs of one job: see session.py.
 """
 
 from __future__ import annotations
