@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -16,6 +17,11 @@ from fakes.github import (  # noqa: F401  (the GitHub double, for the pull-reque
     running_app,
 )
 
+from bot.perf.sandboxed import MeasureSettings, PerfSandbox
+from bot.sandbox.connect import DEFAULT_DOCKER_HOST, open_docker
+from bot.sandbox.runner import SandboxRunner
+
+IMAGE = os.environ.get("SELFMOD_SANDBOX_IMAGE") or "selfmod-sandbox:latest"
 FIXTURES = Path(__file__).resolve().parents[1] / "engine" / "fixtures"
 
 
@@ -35,3 +41,11 @@ def make_git_repo(name: str, dest: Path) -> Path:
 def fixture_repo(tmp_path: Path) -> Callable[[str], Path]:
     """Return a maker of git repositories from tests/engine/fixtures."""
     return lambda name: make_git_repo(name, tmp_path)
+
+
+@pytest.fixture
+def perf_sandbox() -> PerfSandbox:
+    """A sandbox for measurements, with short runs so 20 comparisons stay affordable."""
+    runner = SandboxRunner(open_docker(DEFAULT_DOCKER_HOST), engine_url=DEFAULT_DOCKER_HOST)
+    return PerfSandbox(runner, IMAGE, measure=MeasureSettings(run_seconds=0.05,
+                                                             budget_seconds=6.0))

@@ -14,9 +14,7 @@ from bot.engine.pipeline import RunOptions
 from bot.generate.llm_double import LLMDouble, ScriptedReply
 from bot.generate.suggestion import ModificationType
 from bot.perf.decision import Evidence, decide
-from bot.perf.sandboxed import BenchPlan, MeasureSettings, PerfSandbox, TraceTarget
-from bot.sandbox.connect import open_docker
-from bot.sandbox.runner import SandboxRunner
+from bot.perf.sandboxed import BenchPlan, PerfSandbox, TraceTarget
 from bot.settings import Settings
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -64,13 +62,6 @@ async def test_trap_missed_by_tests_is_behaviour_changed(fixture_repo: Callable[
     detail = item["rejections"][0]["detail"]
     assert "[3, 1, 3, 2, 1]" in detail and "[3, 1, 2]" in detail
     assert item["branch"] is None
-
-
-@pytest.fixture
-def perf_sandbox() -> PerfSandbox:
-    runner = SandboxRunner(open_docker(), engine_url="unix:///var/run/docker.sock")
-    return PerfSandbox(runner, IMAGE, measure=MeasureSettings(run_seconds=0.05,
-                                                             budget_seconds=6.0))
 
 
 async def test_planted_slowdown_is_a_regression_19_of_20(perf_sandbox: PerfSandbox,

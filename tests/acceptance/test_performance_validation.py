@@ -10,21 +10,12 @@ import pytest
 
 from bot.generate.suggestion import ModificationType
 from bot.perf.decision import Evidence, build_validation_result, decide
-from bot.perf.sandboxed import BenchPlan, MeasureSettings, PerfSandbox, TraceTarget
-from bot.sandbox.connect import open_docker
-from bot.sandbox.runner import SandboxRunner
+from bot.perf.sandboxed import BenchPlan, PerfSandbox, TraceTarget
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 IMAGE = os.environ.get("SELFMOD_SANDBOX_IMAGE") or "selfmod-sandbox:latest"
 FIXTURES = Path(__file__).resolve().parents[1] / "engine" / "fixtures"
 WALK = TraceTarget("graphs.walk.breadth_first", "graphs/walk.py", "breadth_first", 4, 4)
-
-
-@pytest.fixture
-def perf_sandbox() -> PerfSandbox:
-    runner = SandboxRunner(open_docker(), engine_url="unix:///var/run/docker.sock")
-    return PerfSandbox(runner, IMAGE, measure=MeasureSettings(run_seconds=0.05,
-                                                             budget_seconds=6.0))
 
 
 async def _plan(perf: PerfSandbox, tree: Path) -> BenchPlan:
