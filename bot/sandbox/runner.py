@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import docker
 import docker.errors
@@ -67,6 +67,7 @@ _FIXED_ENV = {
 }
 _AUDIT_LIMIT = 256 * 1024
 SIGKILL_EXIT = 137
+T = TypeVar("T")
 
 
 class KillReason(enum.StrEnum):
@@ -159,6 +160,19 @@ class SandboxResult:
         }
 
 
+async def run_abortable(work: Callable[[], T], abort: Callable[[], None]) -> T:
+    """Run blocking work in a thread; when the caller is cancelled, abort it and wait for it."""
+    future = asyncio.get_running_loop().run_in_executor(None, work)
+    try:
+        return await asyncio.shield(future)
+    except BaseException:
+        # Cancelled or interrupted: kill now, and wait until the container is removed.
+        abort()
+        with contextlib.suppress(BaseException):
+            await future
+        raise
+
+
 def build_container_options(limits: SandboxLimits, labels: Mapping[str, str], volume: str, *,
                             user: str = f"{SANDBOX_UID}:{SANDBOX_UID}") -> dict[str, Any]:
     """Return the hardened container settings, the work volume mounted at /sandbox."""
@@ -212,15 +226,8 @@ class SandboxRunner:
     async def run(self, request: SandboxRequest) -> SandboxResult:
         """Run the request's command; the container is gone when this returns or raises."""
         run = _Run(self._client, request, build_env(request.env, self._host_env), self._labels)
-        future = asyncio.get_running_loop().run_in_executor(None, self._run_sync, run)
-        try:
-            result = await asyncio.shield(future)
-        except BaseException:
-            # Cancelled or interrupted: kill now, and wait until the container is removed.
-            run.abort(KillReason.INTERRUPTED)
-            with contextlib.suppress(BaseException):
-                await future
-            raise
+        result = await run_abortable(lambda: self._run_sync(run),
+                                     lambda: run.abort(KillReason.INTERRUPTED))
         if self._recorder is not None:
             await self._recorder(build_record(request, result, now=self._clock()))
         return result

@@ -56,6 +56,7 @@ from bot.sandbox.runner import (
     owner_labels,
     put_work_copy,
     read_cgroup_memory,
+    run_abortable,
 )
 from bot.sandbox.violations import build_violations
 from bot.sandbox.workcopy import (
@@ -113,20 +114,16 @@ class SandboxSession:
         """Run one command in the warm container; copy `request.workdir` in when asked or new."""
         self._check(request)
         async with self._lock:
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(None, self._run_sync, request, fresh_copy)
-            try:
-                result = await asyncio.shield(future)
-            except BaseException:
-                box = self._box
-                if box is not None:
-                    box.abort(KillReason.INTERRUPTED)
-                with contextlib.suppress(BaseException):
-                    await future
-                raise
+            result = await run_abortable(lambda: self._run_sync(request, fresh_copy),
+                                         self._abort)
         if self._recorder is not None:
             await self._recorder(build_record(request, result, now=self._clock()))
         return result
+
+    def _abort(self) -> None:
+        box = self._box
+        if box is not None:
+            box.abort(KillReason.INTERRUPTED)
 
     async def close(self) -> None:
         """Remove the container and its volume."""

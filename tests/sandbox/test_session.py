@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import textwrap
 from collections.abc import AsyncIterator, Callable
@@ -367,3 +368,22 @@ def test_an_owner_with_an_equals_sign_is_refused(docker_client: docker.DockerCli
     """Owner names become label values and cannot carry a filter of their own."""
     with pytest.raises(SandboxError, match="owner"):
         SandboxSession(docker_client, engine_url="x", image="x", owner="a=b")
+
+
+async def test_a_cancelled_run_removes_the_container_at_once(
+        docker_client: docker.DockerClient, sandbox_image: str, workdir: Path,
+        sandbox_owner: str, leftovers: Callable[[], list[Any]]) -> None:
+    """Cancelling the caller kills and removes the warm container; a later run gets a new one."""
+    async with SandboxSession(docker_client, engine_url="x", image=sandbox_image, limits=LIMITS,
+                              owner=sandbox_owner) as session:
+        task = asyncio.ensure_future(session.run(SandboxRequest(
+            workdir=workdir, image=sandbox_image, limits=LIMITS, command=["sleep", "60"])))
+        await asyncio.sleep(2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert leftovers() == []
+        again = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                                 limits=LIMITS, command=["echo", "again"]))
+        assert again.stdout == "again\n" and session.containers_started == 2
+    assert leftovers() == []
