@@ -110,7 +110,8 @@ async def record_analysis(settings: Settings, repo: Path, *, status: str = "appr
                     id=mid, session_id=session_id, file_path=path,
                     modification_type="performance",
                     original_content=old, modified_content=new, modification_reason="faster",
-                    safety_score=Decimal(score), status=status, title=f"Use sum in {path} ({number})",
+                    safety_score=Decimal(score), status=status,
+                    title=f"Use sum in {path} ({number})",
                     branch=branch if commit else None, commit_sha=commit, base_sha=head,
                     evidence={"tests": {"passed": 3, "failed": []}},
                     rejection_reasons=[] if status == "approved" else [

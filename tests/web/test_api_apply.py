@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -175,7 +177,7 @@ async def test_rs256_token_from_the_configured_key(aiohttp_client: Any, tmp_path
     await migrate(settings)
     analysis = await record_analysis(settings, root / "repo")
     env = {"PATH": "/usr/bin:/bin", "SELFMOD_APPROVAL_PRIVATE_KEY_PATH": str(tmp_path / "priv.pem")}
-    minted = subprocess.run([str(Path(__import__("sys").executable)), "-m", "bot.cli", "token",
+    minted = subprocess.run([sys.executable, "-m", "bot.cli", "token",
                              "--analysis-id", analysis["analysis_id"], "--approver", "bob",
                              "--ttl", "5m"], env=env, capture_output=True, text=True, check=True)
     assert jwt.get_unverified_header(minted.stdout.strip())["alg"] == "RS256"
@@ -285,3 +287,39 @@ async def test_branch_moved_since_analysis_is_409(client: Any, settings: Setting
     details = await (await client.get(f"/self-modify/modifications/{analysis['ids'][0]}",
                                       headers=AUTH)).json()
     assert details["status"] == "approved"
+
+
+async def test_apply_and_rollback_do_not_interleave(client: Any, settings: Settings,
+                                                    root: Path) -> None:
+    """An apply and a rollback sent together end in one consistent state."""
+    repo = root / "repo"
+    analysis = await record_analysis(settings, repo)
+    rollback = client.post("/self-modify/rollback", headers=AUTH, json={
+        "modification_id": analysis["ids"][0], "rollback_reason": "race"})
+    applied, rolled = await asyncio.gather(_apply(client, analysis), rollback)
+    assert applied.status == 200
+    details = await (await client.get(f"/self-modify/modifications/{analysis['ids'][0]}",
+                                      headers=AUTH)).json()
+    if rolled.status == 200:
+        assert details["status"] == "rolled_back"
+        assert git(repo, "rev-parse", "main") == analysis["head"]
+    else:
+        assert rolled.status == 409 and details["status"] == "applied"
+        assert git(repo, "rev-parse", "main") == details["commit"]
+
+
+async def test_database_claim_is_compare_and_set(settings: Settings, root: Path) -> None:
+    """Two processes claiming one modification: only the first claim succeeds."""
+    from bot.store.db import create_engine, create_sessionmaker
+    from bot.web.api.claims import APPLYING, claim
+
+    analysis = await record_analysis(settings, root / "repo")
+    ids = [uuid.UUID(analysis["ids"][0])]
+    engines = [create_engine(settings.database_url) for _ in range(2)]
+    try:
+        first = await claim(create_sessionmaker(engines[0]), ids, "approved", APPLYING)
+        second = await claim(create_sessionmaker(engines[1]), ids, "approved", APPLYING)
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    assert (first, second) == (True, False)
