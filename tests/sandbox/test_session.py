@@ -387,3 +387,28 @@ async def test_a_cancelled_run_removes_the_container_at_once(
                                                  limits=LIMITS, command=["echo", "again"]))
         assert again.stdout == "again\n" and session.containers_started == 2
     assert leftovers() == []
+
+
+async def test_a_missing_command_exits_127_with_a_message(session: SandboxSession,
+                                                          sandbox_image: str,
+                                                          workdir: Path) -> None:
+    """As in a shell: 127 and the reason on stderr; the session goes on in the same container."""
+    missing = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                               limits=LIMITS, command=["selfmod-no-such-cmd"]))
+    assert missing.exit_code == 127
+    assert "cannot run selfmod-no-such-cmd" in missing.stderr
+    assert (await session.run(SandboxRequest(workdir=workdir, image=sandbox_image, limits=LIMITS,
+                                             command=["true"]))).exit_code == 0
+    assert session.containers_started == 1
+
+
+async def test_exit_codes_and_signals_come_through(session: SandboxSession, sandbox_image: str,
+                                                   workdir: Path) -> None:
+    """The command's exit code, or 128 plus its signal, is the run's."""
+    codes = []
+    for command in (["sh", "-c", "exit 3"], ["sh", "-c", "kill -TERM $$"], ["false"]):
+        result = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                                  limits=LIMITS, command=command))
+        codes.append(result.exit_code)
+    assert codes == [3, 143, 1]
+    assert session.containers_started == 1
