@@ -19,6 +19,7 @@ from bot.engine.record import SessionStore
 from bot.engine.report import build_run_json, render_text
 from bot.errors import AnalysisError
 from bot.generate.llm import LLMProvider
+from bot.learning.adapt import Learning
 from bot.logs import bind_log_context
 from bot.metrics import CountingRecorder, process_metrics
 from bot.perf.sandboxed import PerfSandbox
@@ -97,7 +98,8 @@ async def run_local(path: Path, options: RunOptions, settings: Settings, *,
                                 writer=GitCommitWriter(settings.commit_author_name,
                                                        settings.commit_author_email),
                                 llm=llm if llm is not None else LLMProvider(settings),
-                                cache_dir=settings.data_dir / "index-cache")
+                                cache_dir=settings.data_dir / "index-cache",
+                                learning=Learning(create_sessionmaker(engine)))
             try:
                 await pipeline.run(repo, head, base, config, options, result)
             except BaseException as exc:

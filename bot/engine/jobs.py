@@ -30,4 +30,7 @@ def build_job_handlers(settings: Settings, engine: AsyncEngine) -> Mapping[str, 
                                                   key=key)
         handlers[ROLLBACK_JOB] = build_rollback_job(settings, engine, workspaces=workspaces,
                                                     key=key)
+        from bot.github.dashboard import DASHBOARD_JOB, build_dashboard_job
+
+        handlers[DASHBOARD_JOB] = build_dashboard_job(settings, engine, key=key)
     return handlers

@@ -18,12 +18,19 @@ from typing import Any, Protocol
 
 from bot.analysis.index import build_index
 from bot.analysis.model import CodebaseIndex
-from bot.analysis.repoconfig import RepoConfig, load_repo_config
+from bot.analysis.repoconfig import RepoConfig
 from bot.engine.gitrepo import CommitRequest, CommitWriter, apply_changes, export_commit
 from bot.engine.record import SessionStore
 from bot.generate.generator import generate_suggestions
 from bot.generate.llm import LLMProvider, build_llm_targets
 from bot.generate.suggestion import ModificationType, Suggestion
+from bot.learning.adapt import (
+    LearnedRun,
+    Learning,
+    build_examples_text,
+    refuse,
+    select_candidates,
+)
 from bot.perf.decision import (
     BEHAVIOUR_PRESERVING,
     Decision,
@@ -90,6 +97,7 @@ class RunResult:
     outcomes: list[Outcome] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     session_id: str | None = None
+    learning: LearnedRun | None = None
 
 
 class Pipeline:
@@ -97,8 +105,10 @@ class Pipeline:
 
     def __init__(self, *, perf: PerfSandbox, writer: CommitWriter, store: SessionStore | None,
                  llm: LLMProvider | None, progress: Progress, cache_dir: Path | None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter,
+                 learning: Learning | None = None) -> None:
         self.perf = perf
+        self.learning = learning
         self.writer = writer
         self.store = store
         self.llm = llm
@@ -121,6 +131,13 @@ class Pipeline:
             self.progress("analysis", "indexing the code")
             index = build_index(base, cache_dir=self.cache_dir, cache_key=str(repo.resolve()),
                                 config=config)
+            if self.learning is not None:
+                # What this repository's reviewers taught: suppressed rules, constraints.
+                result.learning = await self.learning.start(str(repo), index.conventions)
+                stricter = result.learning.constraints.min_improvement
+                if stricter is not None and stricter > options.thresholds.min_improvement:
+                    options = replace(options, thresholds=replace(options.thresholds,
+                                                                  min_improvement=stricter))
         if not index.tests and not options.allow_unverified:
             result.status = "no_tests"
             result.reason = ("the repository has no tests, so no change could be verified; "
@@ -155,6 +172,9 @@ class Pipeline:
             if self.llm is not None and self.llm.enabled and (
                     "improve_performance" in result.goals):
                 targets = build_llm_targets(base, index)
+                if result.learning is not None:
+                    examples = build_examples_text(result.learning.profile.examples)
+                    targets = [replace(t, examples=examples) for t in targets]
                 order = rank_by_profile([t.qualname for t in targets], result.profile)
                 targets.sort(key=lambda t: order.index(t.qualname))
                 proposed, _ = await self.llm.propose(targets)
@@ -163,6 +183,8 @@ class Pipeline:
                                                    if s.target_symbols)), result.profile)
         found.sort(key=lambda s: names.index(s.target_symbols[0]) if s.target_symbols
                    else len(names))
+        if result.learning is not None:
+            found = select_candidates(result.learning, found)
         if not index.tests:
             # Allowed only by configuration, and only for changes that promise no new behaviour.
             found = [s for s in found if s.modification_type is ModificationType.REFACTOR]
@@ -182,14 +204,17 @@ class Pipeline:
                     import uuid
 
                     await self.store.add_suggestion(uuid.UUID(result.session_id), checked)
-                if verdict.accepted:
+                learned = refuse(result.learning, checked) if result.learning else ()
+                if verdict.accepted and not learned:
                     survivors.append(checked)
                     continue
                 evidence = Evidence(checked.modification_type, verdict.score)
-                decision = Decision(False, (Rejection(
-                    Reason.UNSAFE, f"safety score {verdict.score:.2f} under "
-                    f"{level.threshold} ({level.value}): " + "; ".join(verdict.reasons)),),
-                    verdict.score, None)
+                detail = (f"safety score {verdict.score:.2f} under {level.threshold} "
+                          f"({level.value}): " + "; ".join(verdict.reasons)
+                          if not verdict.accepted else
+                          "breaks what this repository taught: " + "; ".join(learned))
+                decision = Decision(False, (Rejection(Reason.UNSAFE, detail),),
+                                    verdict.score, None)
                 await self._record(checked, decision, evidence, None, None)
                 result.outcomes.append(Outcome(checked, decision, evidence))
         return survivors

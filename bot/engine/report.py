@@ -75,6 +75,7 @@ def build_run_json(result: RunResult) -> dict[str, Any]:
         "suggestions": [build_outcome_json(o) for o in result.outcomes],
         "summary": {"suggestions": len(result.outcomes), "approved": approved,
                     "rejected": len(result.outcomes) - approved},
+        "learning": result.learning.to_json() if result.learning is not None else None,
     }
 
 
@@ -97,6 +98,10 @@ def render_text(report: dict[str, Any]) -> str:
     lines += [header, "-" * len(header)]
     for item in report["suggestions"]:
         lines += _suggestion_lines(item)
+    learning = report.get("learning") or {}
+    for rule in learning.get("suppressed_rules") or []:
+        area = f" in {rule['area']}" if rule.get("area") else ""
+        lines.append(f"rule {rule['rule_id']} stopped firing{area}: {rule['reason']}")
     summary = report["summary"]
     lines.append("")
     lines.append(f"{summary['approved']} approved, {summary['rejected']} rejected; stages: "

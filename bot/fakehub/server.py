@@ -136,6 +136,20 @@ class FakeHub:
                         comment=self.shapes.comment(repo, issue, comment))
         return comment
 
+    async def edit_issue(self, repo: Repo, number: int, user: str, body: str) -> None:
+        """Edit an issue's body as a person and send `issues` edited."""
+        issue = self.issue(repo, number)
+        previous, issue.body = issue.body, body
+        await self.send(repo, "issues", sender=user, action="edited",
+                        issue=self.shapes.issue(repo, issue),
+                        changes={"body": {"from": previous or ""}})
+
+    def react(self, repo: Repo, number: int, user: str, content: str) -> None:
+        """Put a person's reaction on an issue or pull request (GitHub sends no webhook)."""
+        self.state.user(user)
+        self.issue(repo, number).reactions.append({"issue": number, "content": content,
+                                                   "user": user})
+
     async def merge(self, repo: Repo, number: int, user: str) -> str:
         """Merge a pull request with a real merge commit and send `pull_request` closed."""
         pull = self.issue(repo, number)

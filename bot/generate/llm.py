@@ -44,6 +44,7 @@ class LLMTarget:
     callers: tuple[str, ...] = ()
     tests: tuple[str, ...] = ()
     conventions: dict[str, str] = field(default_factory=dict)
+    examples: tuple[str, ...] = ()  # the repository's past accepted and rejected changes
 
     @property
     def function_code(self) -> str:
@@ -188,6 +189,10 @@ def build_prompt(target: LLMTarget) -> str:
     if target.conventions:
         parts.append("Repository conventions: " + ", ".join(
             f"{k}={v}" for k, v in sorted(target.conventions.items())))
+    if target.examples:
+        parts.append("Changes this repository's reviewers accepted or rejected before (follow "
+                     "what they accepted, avoid what they rejected):\n\n"
+                     + "\n\n".join(target.examples))
     return "\n\n".join(parts)
 
 

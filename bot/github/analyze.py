@@ -20,6 +20,7 @@ from bot.analysis.repoconfig import RepoConfig, load_repo_config
 from bot.clock import utcnow
 from bot.errors import GitError, GitHubError, PermanentJobError, SelfmodError
 from bot.github.auth import GitHubApp
+from bot.github.dashboard import Dashboard
 from bot.github.gitdata import Change, RepoRef
 from bot.github.limits import (
     Candidate,
@@ -101,6 +102,11 @@ class AnalyzeRepositoryJob:
             gh = await self._app.installation_api(http, request.installation_id)
             try:
                 result = await self._run(http, gh, request)
+                # Each session re-reads the dashboard's ticks and rewrites it (learning's view).
+                result["dashboard"] = await Dashboard(
+                    self._sessions, self._key, bot_login=self._bot_login).sync(
+                    gh, RepoRef.parse(request.full_name, request.default_branch),
+                    request.repository_id, now=self._clock())
             except (SelfmodError, gidgethub.HTTPException, OSError) as exc:
                 if request.reply_to is not None:
                     await post_comment(gh, request.reply_to, build_failure_reply(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,9 +13,12 @@ from gidgethub.abc import GitHubAPI
 from gidgethub.routing import Router
 
 from bot.github.context import ANALYZE_JOB, ROLLBACK_JOB, EventContext, repository_group
+from bot.github.dashboard import DASHBOARD_JOB, build_dashboard_payload
 from bot.github.modifications import find_by_pull_request
 from bot.github.permissions import is_writer
 from bot.github.push import remember_repository
+from bot.learning.feedback import record_feedback, refresh_statistics, set_ignored
+from bot.learning.profile import Scope
 from bot.store.models import SuggestionStatus
 
 router = Router()
@@ -24,6 +28,8 @@ HELP_TEXT = (
     "selfmod commands (write access needed):\n"
     "- `/selfmod analyze`: analyse the default branch now and propose changes\n"
     "- `/selfmod rollback <reason>`: on a merged self-mod pull request, open a revert\n"
+    "- `/selfmod rate <1-5> [comment]`: on a self-mod pull request, rate the change\n"
+    "- `/selfmod ignore <rule>` / `/selfmod unignore <rule>`: stop or resume a rule here\n"
     "- `/selfmod help`: this message"
 )
 COMMENTS_URL = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
@@ -35,6 +41,9 @@ class CommandName(enum.StrEnum):
 
     ANALYZE = "analyze"
     ROLLBACK = "rollback"
+    RATE = "rate"
+    IGNORE = "ignore"
+    UNIGNORE = "unignore"
     HELP = "help"
 
 
@@ -70,7 +79,17 @@ def parse_command(body: str) -> Command | CommandError | None:
     if name is CommandName.ROLLBACK and not argument:
         return CommandError("`/selfmod rollback` needs a reason, e.g. "
                             "`/selfmod rollback slower on large inputs`.")
+    if name is CommandName.RATE and not _RATING.match(argument):
+        return CommandError("`/selfmod rate` needs a rating from 1 to 5 and maybe a comment, "
+                            "e.g. `/selfmod rate 2 hard to read`.")
+    if name in (CommandName.IGNORE, CommandName.UNIGNORE) and not _RULE.fullmatch(argument):
+        return CommandError(f"`/selfmod {name.value}` needs one rule id, e.g. "
+                            f"`/selfmod {name.value} append-comprehension`.")
     return Command(name, argument)
+
+
+_RATING = re.compile(r"^[1-5](\s|$)")
+_RULE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 
 
 def is_bot(user: Mapping[str, Any]) -> bool:
@@ -137,6 +156,10 @@ async def issue_comment_created(event: sansio.Event, ctx: EventContext) -> None:
         await reply(gh, where, HELP_TEXT)
     elif parsed.name is CommandName.ANALYZE:
         await _enqueue_analysis(event.data, ctx, where)
+    elif parsed.name is CommandName.RATE:
+        await _rate(event.data, ctx, gh, where, parsed.argument, user["login"])
+    elif parsed.name in (CommandName.IGNORE, CommandName.UNIGNORE):
+        await _ignore(event.data, ctx, gh, where, parsed, user["login"])
     else:
         await _enqueue_rollback(event.data, ctx, gh, where, parsed.argument, user["login"])
 
@@ -153,6 +176,55 @@ async def _enqueue_analysis(data: Mapping[str, Any], ctx: EventContext, where: _
     }
     await ctx.queue.enqueue(ANALYZE_JOB, payload, now=ctx.now, key=f"analyze:{ctx.delivery_id}",
                             group_key=repository_group(repository["id"]))
+
+
+async def _rate(data: Mapping[str, Any], ctx: EventContext, gh: GitHubAPI, where: _Where,
+                argument: str, login: str) -> None:
+    repository = data["repository"]
+    modification = None
+    if "pull_request" in data["issue"]:
+        modification = await find_by_pull_request(ctx.sessions, repository["id"],
+                                                  where.issue_number)
+    if modification is None:
+        await reply(gh, where, "`/selfmod rate` works on a self-mod pull request.")
+        return
+    rating, _, comment = argument.partition(" ")
+    await record_feedback(ctx.sessions, modification.id, source="rate", rating=int(rating),
+                          body=comment.strip() or None, author=login,
+                          repository_id=repository["id"])
+    await refresh_statistics(ctx.sessions, Scope(repository["id"]), now=ctx.now)
+    await reply(gh, where, f"Thanks @{login}: rated {rating}/5; selfmod learns from it in this "
+                "repository.")
+
+
+async def _ignore(data: Mapping[str, Any], ctx: EventContext, gh: GitHubAPI, where: _Where,
+                  command: Command, login: str) -> None:
+    rule_id = command.argument
+    known = known_rule_ids()
+    if rule_id not in known:
+        await reply(gh, where, f"There is no rule `{rule_id}`. Rules: "
+                    + ", ".join(f"`{r}`" for r in sorted(known)) + ".")
+        return
+    repository = data["repository"]
+    ignored = command.name is CommandName.IGNORE
+    await set_ignored(ctx.sessions, Scope(repository["id"]), rule_id, ignored=ignored, by=login,
+                      now=ctx.now)
+    await ctx.queue.enqueue(DASHBOARD_JOB, build_dashboard_payload(data), now=ctx.now,
+                            key=f"dashboard:{ctx.delivery_id}",
+                            group_key=repository_group(repository["id"]))
+    await reply(gh, where, f"Rule `{rule_id}` " + (
+        "will not propose changes in this repository until `/selfmod unignore "
+        f"{rule_id}`." if ignored else "may propose changes here again; its earlier "
+        "outcomes no longer count against it."))
+
+
+def known_rule_ids() -> frozenset[str]:
+    """Return the id of every rule selfmod can propose with."""
+    from bot.generate.generator import RENAME_RULE_ID
+    from bot.generate.llm import LLM_RULE_ID
+    from bot.generate.rules import CATALOGUE
+
+    return frozenset({r.info.rule_id for r in CATALOGUE} | {RENAME_RULE_ID, LLM_RULE_ID})
 
 
 def build_rollback_refusal(is_pull_request: bool, status: str | None) -> str | None:
@@ -180,6 +252,9 @@ async def _enqueue_rollback(data: Mapping[str, Any], ctx: EventContext, gh: GitH
     if refusal is not None or modification is None:
         await reply(gh, where, refusal or "")
         return
+    # The reason is feedback even before the revert is merged (or if it cannot be made).
+    await record_feedback(ctx.sessions, modification.id, source="rollback", rating=-1,
+                          body=reason, author=login, repository_id=repository["id"])
     payload = {
         "modification_id": str(modification.id), "repository_id": repository["id"],
         "installation_id": (data.get("installation") or {}).get("id"),

@@ -5,13 +5,21 @@ from __future__ import annotations
 from gidgethub import sansio
 from gidgethub.routing import Router
 
-from bot.github import autorollback, commands, installation, outcome, push, review
+from bot.github import (
+    autorollback,
+    commands,
+    dashboard,
+    installation,
+    outcome,
+    push,
+    review,
+)
 
 
 def build_router() -> Router:
     """Return the router of every event the app handles."""
     return Router(installation.router, push.router, outcome.router, review.router,
-                  commands.router, autorollback.router)
+                  commands.router, autorollback.router, dashboard.router)
 
 
 def is_handled(router: Router, event: sansio.Event) -> bool:
