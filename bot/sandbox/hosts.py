@@ -54,7 +54,7 @@ class DockerHosts:
     """The engines this process may run sandboxes on."""
 
     def __init__(self, urls: Sequence[str], *, retry_seconds: float = DEFAULT_RETRY_SECONDS,
-                 opener: Opener | None = None,
+                 opener: Opener | None = None, label: str = SANDBOX_LABEL,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if not urls:
             raise ValueError("DockerHosts needs at least one engine URL")
@@ -62,6 +62,7 @@ class DockerHosts:
         self._retry = retry_seconds
         self._open = opener or (lambda url: open_docker(url, timeout=60.0))
         self._clock = clock
+        self._label = label
         self._lock = threading.Lock()
 
     @property
@@ -130,7 +131,7 @@ class DockerHosts:
         try:
             if engine.client is None:
                 engine.client = self._open(engine.url)
-            running = engine.client.containers.list(filters={"label": SANDBOX_LABEL})
+            running = engine.client.containers.list(filters={"label": self._label})
         except DockerUnavailableError as exc:
             self.mark_down(engine.url, str(exc))
             return None
