@@ -31,7 +31,7 @@ def test_release_command_upgrades_the_schema() -> None:
 
 
 def test_web_service_is_health_checked_on_its_port() -> None:
-    """The web process's internal port is the one `selfmod serve` listens on, checked on /healthz."""
+    """The web port is the one `selfmod serve` listens on, and it is checked on /healthz."""
     config = _config()
     service = config["http_service"]
     serve = build_parser().parse_args(config["processes"]["web"].split()[1:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -64,10 +65,8 @@ def _pump(source: socket.socket, target: socket.socket) -> None:
         pass
     finally:
         for s in (source, target):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @pytest.fixture
@@ -142,7 +141,7 @@ def test_lost_engine_leaves_and_rejoins_the_rotation(doors: list[EngineDoor]) ->
 def test_no_engine_answers(tmp_path: Path) -> None:
     """With every engine gone, pick names each one and why."""
     hosts = DockerHosts([f"unix://{tmp_path / 'a.sock'}", f"unix://{tmp_path / 'b.sock'}"])
-    with pytest.raises(DockerUnavailableError, match="no Docker engine answers.*a.sock.*b.sock"):
+    with pytest.raises(DockerUnavailableError, match=r"no Docker engine answers.*a\.sock.*b\.sock"):
         hosts.pick()
 
 
