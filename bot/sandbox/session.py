@@ -78,6 +78,8 @@ _AUDIT_LIMIT = 256 * 1024
 _AUDIT_DIR = f"{MOUNT}/audit"
 _CGROUP_ROOTS = ("/sys/fs/cgroup/{controller}/docker/{id}",
                  "/sys/fs/cgroup/{controller}/system.slice/docker-{id}.scope")
+
+
 class SandboxSession:
     """Several runs in one warm hardened container; use as an async context manager."""
 
@@ -146,8 +148,13 @@ class SandboxSession:
                                  {**self._labels, SESSION_LABEL: self.session_id})
                 self.containers_started += 1
             return self._box.run(request, build_env(request.env, self._host_env), fresh_copy)
-        except UNAVAILABLE_ERRORS as exc:
-            raise unavailable(self._engine_url, exc) from exc
+        except BaseException as exc:
+            # A run that broke off (bad folder, engine error) may have left the copy half made.
+            if self._box is not None:
+                self._box.usable = False
+            if isinstance(exc, UNAVAILABLE_ERRORS):
+                raise unavailable(self._engine_url, exc) from exc
+            raise
         finally:
             if self._box is not None and not self._box.usable:
                 self._box.remove()

@@ -412,3 +412,21 @@ async def test_exit_codes_and_signals_come_through(session: SandboxSession, sand
         codes.append(result.exit_code)
     assert codes == [3, 143, 1]
     assert session.containers_started == 1
+
+
+async def test_a_failed_copy_costs_the_container_not_the_session(
+        session: SandboxSession, sandbox_image: str, tmp_path: Path) -> None:
+    """A folder too large for the work volume is a clear error; the next run starts clean."""
+    small, big = tmp_path / "small", tmp_path / "big"
+    small.mkdir()
+    big.mkdir()
+    (small / "ok.txt").write_text("ok")
+    await session.run(SandboxRequest(workdir=small, image=sandbox_image, limits=LIMITS,
+                                     command=["true"]))
+    (big / "huge.bin").write_bytes(b"x" * (LIMITS.work_bytes + 1))
+    with pytest.raises(SandboxError, match="larger than the sandbox's work size limit"):
+        await session.run(SandboxRequest(workdir=big, image=sandbox_image, limits=LIMITS,
+                                         command=["true"]))
+    again = await session.run(SandboxRequest(workdir=small, image=sandbox_image, limits=LIMITS,
+                                             command=["cat", "ok.txt"]))
+    assert again.stdout == "ok" and session.containers_started == 2
