@@ -30,34 +30,6 @@ async def create_issue(request: web.Request) -> web.Response:
     return web.json_response(hub.shapes.issue(repo, issue), status=201)
 
 
-@routes.get(REPO + "/issues")
-async def list_issues(request: web.Request) -> web.Response:
-    """GET issues and pull requests, newest first, by state and creator (one page of 100)."""
-    hub, repo = request.app[HUB], _repo(request)
-    state = request.query.get("state", "open")
-    creator = request.query.get("creator")
-    found = [i for i in hub.state.issues[repo.full_name.lower()].values()
-             if state in ("all", i.state) and (creator is None or i.user == creator)]
-    found.sort(key=lambda i: -i.number)
-    return web.json_response([hub.shapes.issue(repo, i) for i in found[:100]])
-
-
-@routes.get(REPO + "/issues/{number}/reactions")
-async def list_issue_reactions(request: web.Request) -> web.Response:
-    """GET the reactions on an issue or pull request."""
-    hub, repo = request.app[HUB], _repo(request)
-    issue = _issue(request, repo)
-    answer = []
-    for reaction in issue.reactions:
-        if "issue" not in reaction:
-            continue
-        data = hub.state.example("reaction")
-        data.update({"content": reaction["content"], "user": hub.shapes.user(
-            reaction.get("user") or f"{hub.state.app_slug}[bot]")})
-        answer.append(data)
-    return web.json_response(answer)
-
-
 @routes.patch(REPO + "/issues/{number}")
 async def update_issue(request: web.Request) -> web.Response:
     """PATCH an issue's title, body or state (closing a pull request closes it unmerged)."""

@@ -74,7 +74,8 @@ class Shapes:
                      "created_at": iso(issue.created_at), "closed_at":
                          iso(issue.closed_at) if issue.closed_at else None,
                      "labels": [self.label(name) for name in issue.labels],
-                     "assignee": None, "assignees": [], "milestone": None})
+                     "assignee": None, "assignees": [], "milestone": None,
+                     "reactions": self.reactions(repo, issue)})
         if issue.is_pull:
             data["pull_request"] = {"url": f"{api}/pulls/{issue.number}",
                                     "html_url": f"{self.base}/{repo.full_name}/pull/{issue.number}",
@@ -82,6 +83,16 @@ class Shapes:
         else:
             data.pop("pull_request", None)
         return data
+
+    def reactions(self, repo: Repo, issue: Issue) -> dict[str, Any]:
+        """Return an issue's reaction-rollup (counts of the reactions on the issue itself)."""
+        counts = {name: 0 for name in ("+1", "-1", "laugh", "confused", "heart", "hooray",
+                                       "eyes", "rocket")}
+        for reaction in issue.reactions:
+            if "issue" in reaction and reaction.get("content") in counts:
+                counts[reaction["content"]] += 1
+        return {"url": f"{self.base}/repos/{repo.full_name}/issues/{issue.number}/reactions",
+                "total_count": sum(counts.values()), **counts}
 
     def label(self, name: str) -> dict[str, Any]:
         """Return a label object."""

@@ -1,7 +1,8 @@
 """The dashboard issue: one per repository, kept current, and its checkboxes as requests.
 
-Like Renovate's dependency dashboard, it is found again by a hidden marker in its body, so it is
-created once and edited in place. Ticking the box of a pending suggestion (an approved change the
+Like Renovate's dependency dashboard, it is created once and edited in place: its number is
+remembered with the repository, and the issue is trusted only while it is open, the app's, and
+carries the hidden marker. Ticking the box of a pending suggestion (an approved change the
 proposal limits held back) asks for its pull request; the box becomes a link once it is open.
 """
 
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+import gidgethub
 from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 from gidgethub.routing import Router
@@ -33,7 +35,12 @@ from bot.learning.feedback import record_reactions, refresh_statistics
 from bot.learning.profile import Profile, Scope
 from bot.settings import Settings
 from bot.store.db import create_sessionmaker
-from bot.store.models import CodeModification, ModificationSession, SuggestionStatus
+from bot.store.models import (
+    CodeModification,
+    ModificationSession,
+    Repository,
+    SuggestionStatus,
+)
 from bot.store.queue import ClaimedJob
 from bot.vcs.keys import SigningKey
 
@@ -43,6 +50,7 @@ router = Router()
 DASHBOARD_JOB = "update_dashboard"
 MARKER = "<!-- selfmod:dashboard -->"
 TITLE = "selfmod dashboard"
+DASHBOARD_SETTING = "dashboard_issue"  # where `repositories.settings` keeps its number
 _PENDING = re.compile(r"^\s*[-*]\s*\[([ xX])\]\s*<!--\s*selfmod:pending:([0-9a-fA-F-]{36})\s*-->",
                       re.MULTILINE)
 _RECENT = timedelta(days=30)
@@ -117,13 +125,23 @@ def is_dashboard(body: str | None) -> bool:
     return MARKER in (body or "")
 
 
-async def find_dashboard(gh: GitHubAPI, where: RepoRef, login: str) -> dict[str, Any] | None:
-    """Return the open dashboard issue the app created, found by its marker."""
-    async for issue in gh.getiter(REPO + "/issues{?state,creator,per_page}",
-                                  where.args(state="open", creator=login, per_page=100)):
-        if "pull_request" not in issue and is_dashboard(issue.get("body")):
-            return dict(issue)
-    return None
+async def find_dashboard(gh: GitHubAPI, where: RepoRef, login: str,
+                         number: int | None) -> dict[str, Any] | None:
+    """Return the remembered dashboard issue if it is still open, ours, and carries the marker."""
+    if number is None:
+        return None
+    try:
+        issue: dict[str, Any] = await gh.getitem(REPO + "/issues/{issue_number}",
+                                                 where.args(issue_number=number))
+    except gidgethub.BadRequest as exc:
+        if int(exc.status_code) in (404, 410):
+            return None
+        raise
+    if (issue.get("state") != "open" or "pull_request" in issue
+            or (issue.get("user") or {}).get("login") != login
+            or not is_dashboard(issue.get("body"))):
+        return None
+    return issue
 
 
 def _line(row: CodeModification, reason: str | None = None) -> Line:
@@ -178,7 +196,8 @@ class Dashboard:
     async def sync(self, gh: GitHubAPI, where: RepoRef, repository_id: int, *,
                    now: datetime) -> dict[str, Any]:
         """Open ticked suggestions, read reactions, then create or update the issue."""
-        issue = await find_dashboard(gh, where, self._login)
+        issue = await find_dashboard(gh, where, self._login,
+                                     await self._remembered(repository_id))
         notes = []
         opened = []
         for modification_id in parse_ticked(issue.get("body") if issue else None):
@@ -196,6 +215,7 @@ class Dashboard:
         if issue is None:
             created = await gh.post(REPO + "/issues", where.args(),
                                     data={"title": TITLE, "body": body})
+            await self._remember(repository_id, where, int(created["number"]))
             return {"issue": created["number"], "created": True, "opened": opened}
         if issue.get("body") != body:
             await gh.patch(REPO + "/issues/{issue_number}",
@@ -236,7 +256,7 @@ class Dashboard:
         return done.number
 
     async def read_reactions(self, gh: GitHubAPI, where: RepoRef, repository_id: int) -> int:
-        """Store new +1/-1 reactions on the repository's self-mod pull requests as feedback."""
+        """Store new reactions on the repository's recent self-mod pull requests as feedback."""
         async with self._sessions() as session:
             rows = (await session.execute(
                 select(CodeModification.id, CodeModification.pull_request_number)
@@ -247,14 +267,31 @@ class Dashboard:
                 .order_by(CodeModification.created_at.desc()).limit(_LIMIT))).all()
         added = 0
         for modification_id, number in rows:
-            reactions = [(str((r.get("user") or {}).get("login")), str(r.get("content")))
-                         async for r in gh.getiter(
-                             REPO + "/issues/{issue_number}/reactions{?per_page}",
-                             where.args(issue_number=number, per_page=100))
-                         if not str((r.get("user") or {}).get("login")).endswith("[bot]")]
+            try:
+                issue = await gh.getitem(REPO + "/issues/{issue_number}",
+                                         where.args(issue_number=number))
+            except gidgethub.BadRequest as exc:
+                if int(exc.status_code) not in (404, 410):
+                    raise
+                continue  # gone (a transferred repository, a deleted issue)
             added += await record_reactions(self._sessions, modification_id, repository_id,
-                                            reactions)
+                                            dict(issue.get("reactions") or {}))
         return added
+
+    async def _remembered(self, repository_id: int) -> int | None:
+        async with self._sessions() as session:
+            row = await session.get(Repository, repository_id)
+        number = (row.settings or {}).get(DASHBOARD_SETTING) if row is not None else None
+        return int(number) if isinstance(number, int) else None
+
+    async def _remember(self, repository_id: int, where: RepoRef, number: int) -> None:
+        async with self._sessions.begin() as session:
+            row = await session.get(Repository, repository_id)
+            if row is None:
+                row = Repository(id=repository_id, full_name=f"{where.owner}/{where.repo}",
+                                 default_branch=where.default_branch)
+                session.add(row)
+            row.settings = {**(row.settings or {}), DASHBOARD_SETTING: number}
 
 
 class DashboardJob:

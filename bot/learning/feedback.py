@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -126,20 +126,23 @@ async def learn_from_feedback(sessions: async_sessionmaker[AsyncSession],
 
 async def record_reactions(sessions: async_sessionmaker[AsyncSession],
                            modification_id: uuid.UUID, repository_id: int | None,
-                           reactions: Iterable[tuple[str, str]]) -> int:
-    """Store (login, content) reactions not stored before; return how many were new."""
+                           rollup: Mapping[str, Any]) -> int:
+    """Store a pull request's reaction counts beyond those stored before; return how many.
+
+    GitHub's issue object carries counts per reaction (its `reactions` rollup), not authors.
+    """
     async with sessions() as session:
-        known = set((await session.execute(select(Feedback.author, Feedback.body).where(
+        known = list((await session.execute(select(Feedback.body).where(
             Feedback.modification_id == modification_id,
-            Feedback.source == "reaction"))).all())
+            Feedback.source == "reaction"))).scalars())
     added = 0
-    for login, content in dict.fromkeys(reactions):
-        if content not in REACTION_RATINGS or (login, content) in known:
-            continue
-        added += await record_feedback(sessions, modification_id, source="reaction",
-                                       rating=REACTION_RATINGS[content], body=content,
-                                       author=login, repository_id=repository_id,
-                                       category="reaction")
+    for content, rating in REACTION_RATINGS.items():
+        count = rollup.get(content)
+        for _ in range(max(0, int(count) - known.count(content)) if isinstance(count, int)
+                       else 0):
+            added += await record_feedback(sessions, modification_id, source="reaction",
+                                           rating=rating, body=content, author=None,
+                                           repository_id=repository_id, category="reaction")
     return added
 
 
