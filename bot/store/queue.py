@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
+import asyncpg
 from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    String,
     Table,
     and_,
+    any_,
     bindparam,
     exists,
     or_,
@@ -22,16 +25,17 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.db import (
     build_insert_ignore,
-    create_engine,
     create_sync_sqlite_engine,
     is_sqlite,
 )
 from bot.store.models import PENDING_JOBS, Job, JobStatus
+from bot.store.rawpg import RawStatements
 
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 600.0
@@ -76,23 +80,24 @@ class JobQueue:
         url = engine.url.render_as_string(hide_password=False)
         self._sqlite: Engine | None = None
         self._sqlite_single: Engine | None = None
-        self._single: AsyncEngine | None = None
+        self._raw: RawStatements | None = None
         self._thread: ThreadPoolExecutor | None = None
         if is_sqlite(url):
             self._sqlite = create_sync_sqlite_engine(url)
             self._sqlite_single = create_sync_sqlite_engine(url, autocommit=True)
             self._thread = ThreadPoolExecutor(1, "job-queue")
         else:
-            self._single = create_engine(url, autocommit=True)
+            self._raw = RawStatements(engine)
         self._insert = self._build_insert()
         self._select_by_key = select(JOBS.c.id).where(JOBS.c.key == bindparam("key"))
         self._claim_any = self._build_claim(with_kinds=False)
         self._claim_kinds = self._build_claim(with_kinds=True)
+        self._updates = _build_owned_updates()
 
     async def close(self) -> None:
         """Release the queue's own connections and thread."""
-        if self._single is not None:
-            await self._single.dispose()
+        if self._raw is not None:
+            await self._raw.close()
         if self._thread is not None:
             for engine in (self._sqlite, self._sqlite_single):
                 if engine is not None:
@@ -107,29 +112,48 @@ class JobQueue:
         """
         return await self._transaction(work)
 
-    async def _transaction(self, work: Callable[[Connection], T], *,
-                           single_statement: bool = False) -> T:
-        """Run `work` in one transaction; one atomic statement runs in autocommit mode.
-
-        Autocommit saves the BEGIN and COMMIT round trips, a third of a job's cost on
-        PostgreSQL; a single UPDATE or INSERT is atomic by itself.
-        """
+    async def _transaction(self, work: Callable[[Connection], T]) -> T:
         if self._thread is not None:
             return await asyncio.get_running_loop().run_in_executor(
-                self._thread, self._run_sqlite, work, single_statement)
-        if single_statement and self._single is not None:
-            async with self._single.connect() as connection:
-                return await connection.run_sync(work)
+                self._thread, self._run_sqlite, work)
         async with self._engine.begin() as connection:
             return await connection.run_sync(work)
 
-    def _run_sqlite(self, work: Callable[[Connection], T], single_statement: bool) -> T:
-        assert self._sqlite is not None and self._sqlite_single is not None
-        if single_statement:
-            with self._sqlite_single.connect() as connection:
-                return work(connection)
+    def _run_sqlite(self, work: Callable[[Connection], T]) -> T:
+        assert self._sqlite is not None
         with self._sqlite.begin() as connection:
             return work(connection)
+
+    async def _fetchrow(self, statement: Any,
+                        params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """Run one atomic statement in autocommit mode and return its first row.
+
+        Autocommit saves the BEGIN and COMMIT round trips, a third of a job's cost; a single
+        UPDATE or INSERT is atomic by itself.
+        """
+        if self._raw is not None:
+            return await self._raw.fetchrow(statement, params)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, self._sqlite_fetchrow, statement, params)
+
+    async def _execute(self, statement: Any, params: Mapping[str, Any]) -> int:
+        """Run one atomic statement in autocommit mode and return the rows it changed."""
+        if self._raw is not None:
+            return await self._raw.execute(statement, params)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, self._sqlite_execute, statement, params)
+
+    def _sqlite_fetchrow(self, statement: Any,
+                         params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        assert self._sqlite_single is not None
+        with self._sqlite_single.connect() as connection:
+            row = connection.execute(statement, params).mappings().first()
+            return dict(row) if row is not None else None
+
+    def _sqlite_execute(self, statement: Any, params: Mapping[str, Any]) -> int:
+        assert self._sqlite_single is not None
+        with self._sqlite_single.connect() as connection:
+            return int(connection.execute(statement, params).rowcount)
 
     async def enqueue(self, kind: str, payload: Mapping[str, Any], *, now: datetime,
                       key: str | None = None, group_key: str | None = None,
@@ -141,12 +165,26 @@ class JobQueue:
         superseded, so only the newest waits.
         """
 
-        def work(connection: Connection) -> int:
-            return self.enqueue_in(connection, kind, payload, now=now, key=key,
-                                   group_key=group_key, max_attempts=max_attempts, delay=delay,
-                                   supersede=supersede)
+        if supersede:
+            return await self._transaction(
+                lambda connection: self.enqueue_in(
+                    connection, kind, payload, now=now, key=key, group_key=group_key,
+                    max_attempts=max_attempts, delay=delay, supersede=supersede))
+        values = self._job_values(kind, payload, now=now, key=key, group_key=group_key,
+                                  max_attempts=max_attempts, delay=delay)
+        row = await self._fetchrow(self._insert, values)
+        if row is None:
+            row = await self._fetchrow(self._select_by_key, {"key": key})
+        assert row is not None
+        return int(row["id"])
 
-        return await self._transaction(work, single_statement=not supersede)
+    @staticmethod
+    def _job_values(kind: str, payload: Mapping[str, Any], *, now: datetime, key: str | None,
+                    group_key: str | None, max_attempts: int,
+                    delay: timedelta) -> dict[str, Any]:
+        return {"kind": kind, "key": key, "group_key": group_key, "payload": dict(payload),
+                "status": JobStatus.QUEUED.value, "attempts": 0,
+                "max_attempts": max_attempts, "run_after": now + delay, "created_at": now}
 
     def enqueue_in(self, connection: Connection, kind: str, payload: Mapping[str, Any], *,
                    now: datetime, key: str | None = None, group_key: str | None = None,
@@ -160,9 +198,8 @@ class JobQueue:
                        JOBS.c.status == JobStatus.QUEUED.value)
                 .values(status=JobStatus.SUPERSEDED.value, finished_at=now)
             )
-        values = {"kind": kind, "key": key, "group_key": group_key, "payload": dict(payload),
-                  "status": JobStatus.QUEUED.value, "attempts": 0,
-                  "max_attempts": max_attempts, "run_after": now + delay, "created_at": now}
+        values = self._job_values(kind, payload, now=now, key=key, group_key=group_key,
+                                  max_attempts=max_attempts, delay=delay)
         job_id = connection.execute(self._insert, values).scalar_one_or_none()
         if job_id is None:
             job_id = connection.execute(self._select_by_key, {"key": key}).scalar_one()
@@ -190,7 +227,11 @@ class JobQueue:
         # The literal status filter lets both databases use the partial pending index.
         candidate = select(JOBS.c.id).where(text(PENDING_JOBS), claimable,
                                             or_(JOBS.c.group_key.is_(None), ~group_busy))
-        if with_kinds:
+        if with_kinds and self._postgres:
+            # An array parameter: the raw driver has no SQLAlchemy "expanding" IN lists.
+            kinds = bindparam("kinds", type_=postgresql.ARRAY(String()))
+            candidate = candidate.where(JOBS.c.kind == any_(kinds))
+        elif with_kinds:
             candidate = candidate.where(JOBS.c.kind.in_(bindparam("kinds", expanding=True)))
         candidate = candidate.order_by(JOBS.c.run_after, JOBS.c.id).limit(1)
         if self._postgres:
@@ -218,31 +259,27 @@ class JobQueue:
         row = None
         for _ in range(CLAIM_RACE_RETRIES):
             try:
-                row = await self._transaction(
-                    lambda connection: connection.execute(statement, params).first(),
-                    single_statement=True)
+                row = await self._fetchrow(statement, params)
                 break
-            except IntegrityError:
+            except (IntegrityError, asyncpg.UniqueViolationError):
                 # Two workers took jobs of one group at once; the unique index refused the
                 # second. Its next look sees the group busy and takes another job.
                 continue
         if row is None:
             return None
-        return ClaimedJob(id=row.id, kind=row.kind, payload=row.payload or {},
-                          attempts=row.attempts, max_attempts=row.max_attempts,
-                          lease_owner=worker, group_key=row.group_key)
+        return ClaimedJob(id=row["id"], kind=row["kind"], payload=row["payload"] or {},
+                          attempts=row["attempts"], max_attempts=row["max_attempts"],
+                          lease_owner=worker, group_key=row["group_key"])
 
     async def heartbeat(self, job: ClaimedJob, *, now: datetime, lease: timedelta) -> bool:
         """Extend the lease; False means the lease was lost and the work must stop."""
-        return await self._update_owned(job, lease_expires_at=now + lease)
+        return await self._update_owned("heartbeat", job, p_expires=now + lease)
 
     async def complete(self, job: ClaimedJob, *, now: datetime,
                        result: Mapping[str, Any] | None = None) -> bool:
         """Mark the job done; False when the lease had been lost to another worker."""
-        return await self._update_owned(
-            job, status=JobStatus.DONE.value, finished_at=now, lease_expires_at=None,
-            result=dict(result) if result is not None else None,
-        )
+        return await self._update_owned("complete", job, p_now=now,
+                                        p_result=dict(result) if result is not None else None)
 
     async def fail(self, job: ClaimedJob, error: str, *, now: datetime,
                    permanent: bool = False) -> JobStatus:
@@ -252,34 +289,45 @@ class JobQueue:
         """
         error = error[-ERROR_LIMIT:]
         if permanent or job.attempts >= job.max_attempts:
-            await self._update_owned(job, status=JobStatus.DEAD.value, last_error=error,
-                                     finished_at=now, lease_expires_at=None)
+            await self._update_owned("dead", job, p_error=error, p_now=now)
             return JobStatus.DEAD
-        await self._update_owned(job, status=JobStatus.QUEUED.value, last_error=error,
-                                 run_after=now + build_backoff(job.attempts,
-                                                               base=self._backoff_base),
-                                 lease_owner=None, lease_expires_at=None)
+        retry_at = now + build_backoff(job.attempts, base=self._backoff_base)
+        await self._update_owned("retry", job, p_error=error, p_run_after=retry_at)
         return JobStatus.QUEUED
 
     async def release(self, job: ClaimedJob, *, now: datetime) -> bool:
         """Give a job back untried (a worker shutting down), without spending an attempt."""
-        return await self._update_owned(job, status=JobStatus.QUEUED.value, run_after=now,
-                                        lease_owner=None, lease_expires_at=None,
-                                        attempts=JOBS.c.attempts - 1)
+        return await self._update_owned("release", job, p_now=now)
 
     async def get(self, job_id: int) -> Any:
         """Return a job's row (attribute access by column name), or None."""
         return await self._transaction(
             lambda connection: connection.execute(
-                select(JOBS).where(JOBS.c.id == job_id)).first(), single_statement=True)
+                select(JOBS).where(JOBS.c.id == job_id)).first())
 
-    async def _update_owned(self, job: ClaimedJob, **values: Any) -> bool:
-        statement = (
-            update(JOBS)
-            .where(JOBS.c.id == job.id, JOBS.c.lease_owner == job.lease_owner,
-                   JOBS.c.status == JobStatus.RUNNING.value)
-            .values(**values)
-        )
-        return await self._transaction(
-            lambda connection: bool(connection.execute(statement).rowcount),
-            single_statement=True)
+    async def _update_owned(self, name: str, job: ClaimedJob, **params: Any) -> bool:
+        params.update(p_id=job.id, p_owner=job.lease_owner)
+        return bool(await self._execute(self._updates[name], params))
+
+
+def _build_owned_updates() -> dict[str, Any]:
+    """Build the UPDATEs a lease holder makes, each only while it still holds the lease."""
+    owned = update(JOBS).where(JOBS.c.id == bindparam("p_id"),
+                               JOBS.c.lease_owner == bindparam("p_owner"),
+                               JOBS.c.status == JobStatus.RUNNING.value)
+    when = DateTime()
+    return {
+        "heartbeat": owned.values(lease_expires_at=bindparam("p_expires", type_=when)),
+        "complete": owned.values(status=JobStatus.DONE.value, lease_expires_at=None,
+                                 finished_at=bindparam("p_now", type_=when),
+                                 result=bindparam("p_result", type_=JOBS.c.result.type)),
+        "dead": owned.values(status=JobStatus.DEAD.value, lease_expires_at=None,
+                             last_error=bindparam("p_error"),
+                             finished_at=bindparam("p_now", type_=when)),
+        "retry": owned.values(status=JobStatus.QUEUED.value, lease_owner=None,
+                              lease_expires_at=None, last_error=bindparam("p_error"),
+                              run_after=bindparam("p_run_after", type_=when)),
+        "release": owned.values(status=JobStatus.QUEUED.value, lease_owner=None,
+                                lease_expires_at=None, attempts=JOBS.c.attempts - 1,
+                                run_after=bindparam("p_now", type_=when)),
+    }
