@@ -16,6 +16,8 @@ HUB = web.AppKey("fakehub", FakeHub)
 AUTH = web.AppKey("fakehub_auth", dict)
 routes = web.RouteTableDef()
 REPO = "/repos/{owner}/{repo}"
+# The status of an injected fault that closes the connection instead of answering.
+DROP_CONNECTION = 0
 
 
 def _is_git(path: str) -> bool:
@@ -40,6 +42,11 @@ async def rest_middleware(request: web.Request, handler: Handler) -> web.StreamR
     request["json"] = body
     fault = hub.state.take_fault(request.method, path)
     if fault is not None:
+        if fault.status == DROP_CONNECTION:
+            # A connection lost before any answer: what a proxy or network failure looks like.
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("fault: connection dropped")
         return web.json_response(fault.body, status=fault.status, headers=fault.headers)
     auth = request.headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")

@@ -56,6 +56,8 @@ class FakeHub:
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.request_log = request_log
+        # GitHub's tokens live an hour; tests of the app's renewal shorten it.
+        self.token_lifetime = TOKEN_LIFETIME
         self.base_url = "http://127.0.0.1"
         self.shapes = Shapes(self.state, self.base_url)
         self._session: aiohttp.ClientSession | None = None
@@ -98,7 +100,10 @@ class FakeHub:
 
     def inject(self, method: str, path: str, status: int, *, times: int = 1,
                headers: dict[str, str] | None = None, message: str = "injected") -> None:
-        """Answer the next `times` matching REST requests with `status` (path is a regex)."""
+        """Answer the next `times` matching REST requests with `status` (path is a regex).
+
+        Status 0 closes the connection without any answer.
+        """
         self.state.faults.append(Fault(method.upper(), re.compile(path), status, times,
                                        headers or {}, {"message": message}))
 
@@ -292,7 +297,7 @@ class FakeHub:
     def issue_token(self, installation_id: int) -> tuple[str, datetime]:
         """Mint an installation token."""
         token = "ghs_" + secrets.token_hex(18)
-        expires = datetime.now(UTC) + TOKEN_LIFETIME
+        expires = datetime.now(UTC) + self.token_lifetime
         self.state.tokens[token] = (installation_id, expires)
         return token, expires
 
