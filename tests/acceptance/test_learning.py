@@ -26,7 +26,7 @@ from bot.settings import Settings
 from bot.store.db import create_sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "learning"))
-from codebases import create_codebase_with_patterns  # noqa: E402
+from codebases import create_codebase_with_patterns
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 GOALS = ["improve_performance"]

@@ -29,7 +29,7 @@ from bot.store.models import Feedback, ModificationSession, Repository
 from bot.vcs.keys import key_path, load_or_create_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "learning"))
-from codebases import create_codebase_with_patterns  # noqa: E402
+from codebases import create_codebase_with_patterns
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 RULE = "append-comprehension"

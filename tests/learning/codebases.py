@@ -34,7 +34,8 @@ def _module(number: int, naming: str, errors: str, concurrency: str) -> str:
         ["item", "list"], ["line", "text"], ["total", "count"]))
     if errors == "exceptions":
         failing = f"        raise ValueError({line_text})"
-        handler = f"    except KeyError as error:\n        raise LookupError({line_text}) from error"
+        handler = (f"    except KeyError as error:\n"
+                   f"        raise LookupError({line_text}) from error")
     else:
         failing = "        return -1"
         handler = "    except KeyError:\n        return -1"
