@@ -55,8 +55,6 @@ class Settings:
     approval_public_key: str | None = field(default=None, repr=False)
     approval_private_key: str | None = field(default=None, repr=False)  # RS256 minting
     api_wait_seconds: float = 2.0  # how long POST /self-modify/analyze waits before a 202
-    approval_private_key: str | None = field(default=None, repr=False)  # RS256 minting
-    api_wait_seconds: float = 2.0  # how long POST /self-modify/analyze waits before a 202
     log_level: str = "INFO"
     log_format: str = "json"
     worker_lease_seconds: float = 60.0
@@ -111,8 +109,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         api_roots=tuple(Path(p).resolve() for p in _list(env.get("SELFMOD_API_ROOTS"), paths=True)),
         approval_secret=env.get("SELFMOD_APPROVAL_SECRET") or None,
         approval_public_key=_optional_file(env, "SELFMOD_APPROVAL_PUBLIC_KEY_PATH"),
-        approval_private_key=_optional_file(env, "SELFMOD_APPROVAL_PRIVATE_KEY_PATH"),
-        api_wait_seconds=_float(env, "SELFMOD_API_WAIT_SECONDS", 2.0, low=0.0),
         approval_private_key=_optional_file(env, "SELFMOD_APPROVAL_PRIVATE_KEY_PATH"),
         api_wait_seconds=_float(env, "SELFMOD_API_WAIT_SECONDS", 2.0, low=0.0),
         log_level=_choice(env, "SELFMOD_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
