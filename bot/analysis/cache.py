@@ -1,4 +1,9 @@
-"""The on-disk index cache: per-file records keyed by content hash, with a stat fast path."""
+"""The on-disk index cache: per-file records and link results, with a stat fast path.
+
+One file per codebase. Its top level is small: every record and every linked module is a
+marshalled blob of its own, so loading the cache costs little and a run decodes only the
+blobs it needs.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,13 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bot.analysis.extract import RECORD_VERSION
 
+# Bump when the layout of the linked parts or of the link state changes.
+LINK_VERSION = 1
 # Records depend on our extractor and on the `ast` of the running Python.
-_FORMAT = (RECORD_VERSION, sys.version_info[:2])
+_FORMAT = (RECORD_VERSION, LINK_VERSION, sys.version_info[:2])
 
 StatKey = tuple[int, int, int]  # size, mtime_ns, inode
 
@@ -26,7 +32,9 @@ class IndexCache:
 
     path: Path | None
     stats: dict[str, tuple[StatKey, str]] = field(default_factory=dict)  # path -> (stat, hash)
-    records: dict[str, Any] = field(default_factory=dict)  # record key -> record
+    records: dict[str, bytes] = field(default_factory=dict)  # record key -> marshalled record
+    links: dict[str, bytes] = field(default_factory=dict)  # record key -> linked parts
+    state: tuple[bytes, ...] | None = None  # see bot.analysis.incremental
 
     @classmethod
     def open(cls, cache_dir: Path | None, codebase_key: str) -> IndexCache:
@@ -39,22 +47,24 @@ class IndexCache:
             data = marshal.loads(path.read_bytes())
         except (OSError, EOFError, ValueError, TypeError):
             return cls(path)
-        if not (isinstance(data, tuple) and len(data) == 3 and data[0] == _FORMAT
-                and isinstance(data[1], dict) and isinstance(data[2], dict)):
+        if not (isinstance(data, tuple) and len(data) == 5 and data[0] == _FORMAT
+                and isinstance(data[1], dict) and isinstance(data[2], dict)
+                and isinstance(data[3], dict) and isinstance(data[4], tuple | None)):
             return cls(path)
-        return cls(path, data[1], data[2])
+        return cls(path, data[1], data[2], data[3], data[4])
 
     def known_hash(self, rel: str, key: StatKey) -> str | None:
         """Return the content hash recorded for a file whose stat has not changed."""
         entry = self.stats.get(rel)
         return entry[1] if entry is not None and entry[0] == key else None
 
-    def save(self, stats: dict[str, tuple[StatKey, str]], records: dict[str, Any]) -> None:
-        """Write the current files' records atomically, dropping entries no file uses."""
+    def save(self, stats: dict[str, tuple[StatKey, str]], records: dict[str, bytes],
+             links: dict[str, bytes], state: tuple[bytes, ...]) -> None:
+        """Write the current files' records and links atomically (nothing else is kept)."""
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        blob = marshal.dumps((_FORMAT, stats, records))
+        blob = marshal.dumps((_FORMAT, stats, records, links, state))
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".index-")
         try:
             with os.fdopen(fd, "wb") as handle:

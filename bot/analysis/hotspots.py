@@ -26,11 +26,9 @@ def score_function(function: FunctionInfo, fan_in: int, tested: bool,
 
 def rank_hot_spots(index: CodebaseIndex, limit: int = 20) -> tuple[HotSpot, ...]:
     """Return the best-scoring non-test functions, highest first."""
-    benchmark_files = {m.path for m in index.modules.values() if m.is_test or m.is_benchmark}
     spots = []
-    for function in index.functions.values():
-        if function.is_test or function.path in benchmark_files or not function.loops:
-            continue
+    # Only functions with loops outside test and benchmark code can score above zero.
+    for function in index.hot_spot_candidates:
         name = function.qualname
         fan_in = index.fan_in(name)
         tested, benchmarked = name in index.tested, name in index.benchmarked

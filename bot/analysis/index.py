@@ -4,19 +4,39 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import marshal
 import multiprocessing
 import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from bot.analysis.cache import IndexCache, StatKey, content_hash, record_key
+from bot.analysis.conventions import detect_conventions
 from bot.analysis.discover import DEFAULT_MAX_FILE_BYTES, SourceFile, discover, read_source
 from bot.analysis.extract import extract_source
-from bot.analysis.link import FileEntry, link_index
-from bot.analysis.model import CodebaseIndex, Problem, ProblemKind
+from bot.analysis.incremental import LinkResult, link_all
+from bot.analysis.link import FileEntry
+from bot.analysis.model import (
+    CodebaseIndex,
+    FunctionInfo,
+    IndexStats,
+    Problem,
+    ProblemKind,
+    PublicSymbol,
+)
+from bot.analysis.views import (
+    ModuleStore,
+    call_map,
+    caller_map,
+    class_map,
+    function_info,
+    function_map,
+    module_graph,
+    module_map,
+    resolution_map,
+)
 from bot.analysis.repoconfig import RepoConfig
 from bot.errors import AnalysisError
 
@@ -70,13 +90,12 @@ def _build(root: Path, cache_dir: Path | None, cache_key: str | None,
     names = module_names([f.path for f in files], root.resolve().name)
     cache = IndexCache.open(cache_dir, cache_key or str(root.resolve()))
     entries, tasks = _plan(root, files, names, cache, problems)
-    for position, record in _parse(tasks, workers):
-        entries[position] = entries[position]._replace(record=record)
-    if tasks or len(files) != len(cache.stats):
-        _save(cache, files, entries)  # nothing new: the cache on disk is already right
-    kept = [e for e in entries if e.record is not None]
-    return link_index(root, kept, problems, parsed=len(tasks),
-                      started=started, clock=time.perf_counter)
+    for position, blob in _parse(tasks, workers):
+        entries[position] = entries[position]._replace(record=blob)
+    linked = link_all(entries, cache)
+    if linked.dirty or tasks or len(files) != len(cache.stats):
+        _save(cache, files, linked)  # nothing new: the cache on disk is already right
+    return assemble_index(root, linked, problems, parsed=len(tasks), started=started)
 
 
 def module_names(paths: Sequence[str], root_name: str) -> dict[str, tuple[str, bool]]:
@@ -109,12 +128,13 @@ def _plan(root: Path, files: list[SourceFile], names: dict[str, tuple[str, bool]
     """Match files to cached records by stat, then by content hash; list what to parse."""
     entries: list[FileEntry] = []
     tasks: list[Task] = []
+    records = cache.records
     for source_file in files:
         module, is_package = names[source_file.path]
         key: StatKey = (source_file.size, source_file.mtime_ns, source_file.inode)
         digest = cache.known_hash(source_file.path, key)
         source = None
-        if digest is None or record_key(digest, module, is_package) not in cache.records:
+        if digest is None or record_key(digest, module, is_package) not in records:
             try:
                 source = read_source(root, source_file.path)
             except OSError as exc:
@@ -122,16 +142,17 @@ def _plan(root: Path, files: list[SourceFile], names: dict[str, tuple[str, bool]
                                         str(exc.strerror or exc)))
                 continue
             digest = content_hash(source)
-        record = cache.records.get(record_key(digest, module, is_package))
-        if record is None:
+        rkey = record_key(digest, module, is_package)
+        if rkey not in records:
             if source is None:  # pragma: no cover - the branch above read it
                 raise AssertionError("source must have been read")
             tasks.append((len(entries), source, module, is_package))
-        entries.append(FileEntry(source_file.path, module, is_package, digest, record))
+        # The record blob stays in the cache until a re-link needs it.
+        entries.append(FileEntry(source_file.path, module, is_package, digest, rkey, None))
     return entries, tasks
 
 
-def _parse(tasks: list[Task], workers: int | None) -> list[tuple[int, Any]]:
+def _parse(tasks: list[Task], workers: int | None) -> list[tuple[int, bytes]]:
     """Extract every task's record, in a process pool when the work is large enough."""
     count = workers or os.cpu_count() or 1
     total = sum(len(t[1]) for t in tasks)
@@ -142,7 +163,7 @@ def _parse(tasks: list[Task], workers: int | None) -> list[tuple[int, Any]]:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["bot.analysis.extract"])
     with ProcessPoolExecutor(count, mp_context=context, initializer=gc.disable) as pool:
-        results: list[tuple[int, Any]] = []
+        results: list[tuple[int, bytes]] = []
         for part in pool.map(_extract_batch, batches):
             results.extend(part)
     return results
@@ -160,25 +181,72 @@ def _batches(tasks: list[Task], count: int) -> list[list[Task]]:
     return [b for b in batches if b]
 
 
-def _extract_batch(tasks: list[Task]) -> list[tuple[int, Any]]:
-    """Extract a batch of files; the cyclic collector is paused (ASTs hold no cycles)."""
+def _extract_batch(tasks: list[Task]) -> list[tuple[int, bytes]]:
+    """Extract a batch of files into marshalled records (cheap to send back and to cache)."""
     with _gc_paused():
-        return [(pos, extract_source(src, module, pkg)) for pos, src, module, pkg in tasks]
+        return [(pos, marshal.dumps(extract_source(src, module, pkg)))
+                for pos, src, module, pkg in tasks]
 
 
-def _save(cache: IndexCache, files: list[SourceFile], entries: list[FileEntry]) -> None:
-    by_path = {e.path: e for e in entries}
+def _save(cache: IndexCache, files: list[SourceFile], linked: LinkResult) -> None:
+    by_path = {e.path: e for e in linked.entries}
     racy = time.time_ns() - int(_RACY_SECONDS * 1e9)
     stats: dict[str, tuple[StatKey, str]] = {}
-    records: dict[str, Any] = {}
+    records: dict[str, bytes] = {}
+    links: dict[str, bytes] = {}
     for f in files:
         entry = by_path.get(f.path)
-        if entry is None or entry.record is None:
+        if entry is None:
             continue
         if f.mtime_ns < racy:
             stats[f.path] = ((f.size, f.mtime_ns, f.inode), entry.digest)
-        records[record_key(entry.digest, entry.module, entry.is_package)] = entry.record
+        records[entry.key] = entry.record if entry.record is not None else cache.records[
+            entry.key]
+        links[entry.key] = linked.blobs[entry.path]
     try:
-        cache.save(stats, records)
+        cache.save(stats, records, links, linked.state)
     except OSError as exc:
         raise AnalysisError(f"cannot write the index cache {cache.path}: {exc}") from exc
+
+
+def assemble_index(root: Path, linked: LinkResult, problems: list[Problem], *, parsed: int,
+                   started: float) -> CodebaseIndex:
+    """Turn the linked modules and their totals into the index."""
+    problems = list(problems)
+    good: list[FileEntry] = []
+    lines = 0
+    tests: list[str] = []
+    benchmarks: list[str] = []
+    hot: list[FunctionInfo] = []
+    public: list[PublicSymbol] = []
+    for entry in linked.entries:
+        entry_tests, entry_benchmarks, hot_rows, public_rows, entry_lines, problem = (
+            linked.summaries[entry.path])
+        if problem is not None:
+            kind, message, line = problem
+            problems.append(Problem(entry.path, ProblemKind(kind), message, line))
+            continue
+        good.append(entry)
+        lines += entry_lines
+        tests += entry_tests
+        benchmarks += entry_benchmarks
+        hot += map(function_info, hot_rows)
+        public += (PublicSymbol(*row) for row in public_rows)
+    store = ModuleStore(good, linked.blobs, linked.records, linked.memo)
+    files = len(linked.entries)
+    return CodebaseIndex(
+        root=root, modules=module_map(store), classes=class_map(store),
+        functions=function_map(store), module_graph=module_graph(store),
+        call_records=call_map(store), resolution=resolution_map(linked.memo),
+        caller_records=caller_map(store), tests=tuple(tests), benchmarks=tuple(benchmarks),
+        tested=frozenset(linked.tested), benchmarked=frozenset(linked.benchmarked),
+        public_api=tuple(sorted(public, key=_qualname)),
+        conventions=detect_conventions(root, [linked.conventions]),
+        problems=tuple(sorted(problems, key=lambda p: (p.path, p.line))),
+        stats=IndexStats(files, parsed, files - parsed, lines,
+                         round(time.perf_counter() - started, 4)),
+        fan_ins=linked.fan_in, hot_spot_candidates=tuple(hot))
+
+
+def _qualname(symbol: PublicSymbol) -> str:
+    return symbol.qualname

@@ -221,8 +221,9 @@ class IndexStats:
 class CodebaseIndex:
     """Everything the analysis knows about one codebase; look-ups by qualified name.
 
-    Call sites are kept as the cached raw tuples and built into `CallSite`s on request:
-    a large codebase has hundreds of thousands and most are never looked at.
+    The mappings are read-only views built from the linked modules on first access (see
+    `bot.analysis.views`): a large codebase has hundreds of thousands of call sites and most
+    are never looked at. Iterating a mapping builds all of it.
     """
 
     root: Path
@@ -241,6 +242,9 @@ class CodebaseIndex:
     conventions: Conventions
     problems: tuple[Problem, ...]
     stats: IndexStats
+    fan_ins: Mapping[str, int] = field(default_factory=dict)  # function -> distinct callers
+    # Non-test functions with loops outside test and benchmark files, in path order.
+    hot_spot_candidates: tuple[FunctionInfo, ...] = ()
 
     def function(self, qualname: str) -> FunctionInfo | None:
         """Return the function with this qualified name, if any."""
@@ -259,7 +263,7 @@ class CodebaseIndex:
 
     def fan_in(self, qualname: str) -> int:
         """Return how many distinct project functions call this one."""
-        return len({caller for caller, _ in self.caller_records.get(qualname, ())})
+        return self.fan_ins.get(qualname, 0)
 
     def tests_for(self, qualname: str, max_distance: int = 3) -> tuple[TestLink, ...]:
         """Return the tests that reach the function within `max_distance` calls, nearest first."""
@@ -286,5 +290,9 @@ class CodebaseIndex:
 
     def functions_in(self, path: str) -> tuple[FunctionInfo, ...]:
         """Return the functions defined in one file, in source order."""
-        found = [f for f in self.functions.values() if f.path == path]
+        module = next((m for m in self.modules.values() if m.path == path), None)
+        if module is None:
+            return ()
+        found = [f for q in module.functions if (f := self.functions.get(q)) is not None
+                 and f.path == path]
         return tuple(sorted(found, key=lambda f: f.span.start_line))
