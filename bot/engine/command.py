@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.analysis.repoconfig import load_repo_config
-from bot.engine.gitrepo import GitCommitWriter, head_commit
+from bot.engine.gitrepo import head_commit, open_repository
 from bot.engine.pipeline import Pipeline, Progress, RunOptions, RunResult, export_snapshot
 from bot.engine.record import SessionStore
 from bot.engine.report import build_run_json, render_text
@@ -30,6 +30,8 @@ from bot.settings import Settings
 from bot.store.db import create_engine, create_sessionmaker, is_sqlite
 from bot.store.migrate import current_revision, ensure_current, upgrade
 from bot.store.models import ModificationStatus
+from bot.vcs.safegit import SafeGit
+from bot.vcs.writer import SignedCommitWriter
 
 
 class TerminalProgress:
@@ -68,7 +70,15 @@ async def run_local(path: Path, options: RunOptions, settings: Settings, *,
     repo = path.resolve()
     if not repo.is_dir():
         raise AnalysisError(f"{path} is not a folder")
-    head = head_commit(repo)
+    with SafeGit.create() as git:
+        head = head_commit(git, open_repository(git, repo))
+        return await _run_with_git(git, repo, head, options, settings, progress, llm,
+                                   perf_factory)
+
+
+async def _run_with_git(git: SafeGit, repo: Path, head: str, options: RunOptions,
+                        settings: Settings, progress: Progress, llm: LLMProvider | None,
+                        perf_factory: Any) -> dict[str, Any]:
     engine = create_engine(settings.database_url)
     try:
         await _ready_schema(engine, settings.database_url)
@@ -76,7 +86,7 @@ async def run_local(path: Path, options: RunOptions, settings: Settings, *,
         with tempfile.TemporaryDirectory(prefix="selfmod-run-") as folder:
             base = Path(folder) / "base"
             base.mkdir()
-            export_snapshot(repo, head, base)
+            export_snapshot(repo, head, base, git)
             config = load_repo_config(base)
             if options.goals:
                 config = replace(config, goals=options.goals)
@@ -95,8 +105,7 @@ async def run_local(path: Path, options: RunOptions, settings: Settings, *,
             perf = (perf_factory or PerfSandbox)(runner, settings.sandbox_image,
                                                  session_id=session_id)
             pipeline = Pipeline(perf=perf, store=store, progress=progress,
-                                writer=GitCommitWriter(settings.commit_author_name,
-                                                       settings.commit_author_email),
+                                writer=SignedCommitWriter.from_settings(settings, git),
                                 llm=llm if llm is not None else LLMProvider(settings),
                                 cache_dir=settings.data_dir / "index-cache",
                                 learning=Learning(create_sessionmaker(engine)))

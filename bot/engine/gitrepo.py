@@ -1,51 +1,36 @@
-"""The local repository through git plumbing: read a commit's files, write a branch with a commit.
+"""The local repository through bot/vcs's SafeGit: read a commit's files, apply changes to a copy.
 
-Nothing of the repository runs here: git is called without a shell, with hooks and fsmonitor
-off; files are read as raw blobs (no checkout, so no smudge filters or attributes) and written
-back with `hash-object --no-filters`; the user's working tree and index are never touched.
+Nothing of the repository runs here: every git command goes through `SafeGit` (a private empty
+HOME, no host git config, hooks, fsmonitor, filters, helpers and pagers disarmed); files are read
+as raw blobs (no checkout, so no smudge filters or attributes); the user's working tree and index
+are never touched. Commits are written by bot/vcs's `SignedCommitWriter`.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from bot.errors import GitError
 from bot.generate.suggestion import FileChange
+from bot.vcs.objects import resolve_commit
+from bot.vcs.safegit import Repo, SafeGit
 
-SAFE_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
-               "-c", "protocol.allow=never")
 _REGULAR = {"100644": 0o644, "100755": 0o755}
-_ZERO = "0" * 40
 
 
-def run_git(repo: Path, *args: str, stdin: bytes | None = None,
-            env: Mapping[str, str] | None = None) -> bytes:
-    """Run one git command in repo; return its stdout or raise GitError with its stderr."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    base.update({"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"})
-    base.update(env or {})
-    try:
-        done = subprocess.run(["git", *SAFE_CONFIG, "-C", str(repo), *args], input=stdin,
-                              capture_output=True, env=base, check=False, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise GitError(f"git {args[0]}: {exc}") from exc
-    if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitError(f"git {args[0]} failed: {message[-1] if message else done.returncode}")
-    return done.stdout
+def open_repository(git: SafeGit, path: Path) -> Repo:
+    """Return the repository whose top folder is path; a clear error when it is not one."""
+    if not (path / ".git").exists():
+        raise GitError(f"{path} is not a git repository (no .git)")
+    return git.open(path)
 
 
-def head_commit(repo: Path) -> str:
-    """Return the commit HEAD points at; raise GitError when repo is not a git repository."""
-    if not (repo / ".git").exists():
-        raise GitError(f"{repo} is not a git repository (no .git)")
-    return run_git(repo, "rev-parse", "--verify", "HEAD^{commit}").decode().strip()
+def head_commit(git: SafeGit, repo: Repo) -> str:
+    """Return the commit HEAD points at."""
+    return resolve_commit(git, repo, "HEAD")
 
 
 def is_safe_path(path: str) -> bool:
@@ -55,9 +40,9 @@ def is_safe_path(path: str) -> bool:
         p not in ("..", ".", "") and p.lower() != ".git" for p in parts)
 
 
-def export_commit(repo: Path, commit: str, dest: Path) -> int:
+def export_commit(git: SafeGit, repo: Repo, commit: str, dest: Path) -> int:
     """Write the regular files of a commit into dest (links and submodules left out)."""
-    listing = run_git(repo, "ls-tree", "-r", "-z", "--full-tree", commit)
+    listing = git.run(repo, "ls-tree", "-r", "-z", "--full-tree", commit).stdout
     entries: list[tuple[str, str, int]] = []
     for record in listing.split(b"\0"):
         if not record:
@@ -67,7 +52,7 @@ def export_commit(repo: Path, commit: str, dest: Path) -> int:
         path = raw_path.decode("utf-8", "surrogateescape")
         if kind == "blob" and mode in _REGULAR and is_safe_path(path):
             entries.append((sha, path, _REGULAR[mode]))
-    blobs = _read_blobs(repo, [sha for sha, _, _ in entries])
+    blobs = _read_blobs(git, repo, [sha for sha, _, _ in entries])
     for sha, path, perms in entries:
         target = dest / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -76,10 +61,13 @@ def export_commit(repo: Path, commit: str, dest: Path) -> int:
     return len(entries)
 
 
-def _read_blobs(repo: Path, shas: Sequence[str]) -> dict[str, bytes]:
+def _read_blobs(git: SafeGit, repo: Repo, shas: Sequence[str]) -> dict[str, bytes]:
     """Return blob contents by id with one `cat-file --batch`."""
     unique = list(dict.fromkeys(shas))
-    out = run_git(repo, "cat-file", "--batch", stdin="".join(f"{s}\n" for s in unique).encode())
+    if not unique:
+        return {}
+    out = git.run(repo, "cat-file", "--batch",
+                  input="".join(f"{s}\n" for s in unique).encode()).stdout
     blobs: dict[str, bytes] = {}
     position = 0
     for sha in unique:
@@ -106,43 +94,6 @@ class CommitWriter(Protocol):
 
     def write(self, repo: Path, request: CommitRequest) -> str:
         """Create the branch and its commit; return the commit id."""
-
-
-class GitCommitWriter:
-    """Plain, unsigned commits by the app's author, built with plumbing in a private index."""
-
-    def __init__(self, author_name: str, author_email: str) -> None:
-        self._identity = {"GIT_AUTHOR_NAME": author_name, "GIT_AUTHOR_EMAIL": author_email,
-                          "GIT_COMMITTER_NAME": author_name,
-                          "GIT_COMMITTER_EMAIL": author_email}
-
-    def write(self, repo: Path, request: CommitRequest) -> str:
-        """Create refs/heads/<branch> at a new commit; refuse when the branch exists."""
-        run_git(repo, "check-ref-format", "--branch", request.branch)
-        with tempfile.TemporaryDirectory(prefix="selfmod-index-") as folder:
-            env = {"GIT_INDEX_FILE": str(Path(folder) / "index")}
-            run_git(repo, "read-tree", request.base, env=env)
-            for change in request.changes:
-                self._stage(repo, request.base, change, env)
-            tree = run_git(repo, "write-tree", env=env).decode().strip()
-        commit = run_git(repo, "commit-tree", tree, "-p", request.base, "-F", "-",
-                         stdin=request.message.encode(), env=self._identity).decode().strip()
-        run_git(repo, "update-ref", "-m", "selfmod: proposal", f"refs/heads/{request.branch}",
-                commit, _ZERO)
-        return commit
-
-    def _stage(self, repo: Path, base: str, change: FileChange, env: dict[str, str]) -> None:
-        if not is_safe_path(change.path):
-            raise GitError(f"refusing to commit outside the repository: {change.path}")
-        if change.modified is None:
-            run_git(repo, "update-index", "--force-remove", "--", change.path, env=env)
-            return
-        blob = run_git(repo, "hash-object", "-w", "--no-filters", "--stdin",
-                       stdin=change.modified.encode()).decode().strip()
-        listed = run_git(repo, "ls-tree", base, "--", change.path).decode().split()
-        mode = listed[0] if listed and listed[0] in _REGULAR else "100644"
-        run_git(repo, "update-index", "--add", "--cacheinfo", f"{mode},{blob},{change.path}",
-                env=env)
 
 
 def apply_changes(tree: Path, changes: Sequence[FileChange]) -> None:

@@ -46,6 +46,9 @@ from bot.safety.checks import Policy
 from bot.safety.score import SafetyLevel
 from bot.safety.validate import validate
 from bot.store.models import ModificationStatus
+from bot.vcs.message import CommitFacts
+from bot.vcs.message import build_commit_message as build_vcs_message
+from bot.vcs.safegit import SafeGit
 
 STAGES = ("analysis", "generation", "validation", "sandbox_tests", "benchmarks", "commit")
 BRANCH_PREFIX = "self-mod/"
@@ -288,8 +291,9 @@ class Pipeline:
                 suggestion = outcome.suggestion
                 branch = f"{BRANCH_PREFIX}{suggestion.id}"
                 self.progress("commit", branch)
+                message = build_commit_message(outcome, result.session_id)
                 outcome.commit = self.writer.write(repo, CommitRequest(
-                    head, branch, suggestion.files, build_commit_message(outcome)))
+                    head, branch, suggestion.files, message))
                 outcome.branch = branch
                 if self.store is not None:
                     await self.store.set_branch(suggestion.id, branch, outcome.commit, head)
@@ -343,24 +347,32 @@ def discover_benchmark(config: RepoConfig, index: CodebaseIndex,
     return None
 
 
-def build_commit_message(outcome: Outcome) -> str:
-    """Return the commit message: the title, the reasoning and the evidence in brief."""
+def build_commit_message(outcome: Outcome, session_id: str | None) -> str:
+    """Return the self-modification message (unsigned: the writer adds the signature)."""
     s = outcome.suggestion
-    lines = [s.title or f"selfmod: {s.rule_id}", "", s.reasoning, ""]
+    body = [s.reasoning.strip()]
     m = outcome.evidence.measurement
+    impact = None
     if m is not None:
         c = m.comparison
-        lines.append(f"Measured ({m.method}, {c.pairs} interleaved pairs): {c.improvement:.1%} "
-                     f"less time, 95% CI [{c.low:.1%}, {c.high:.1%}].")
+        impact = (f"{c.improvement:.1%} less time, 95% CI [{c.low:.1%}, {c.high:.1%}] "
+                  f"({m.method}, {c.pairs} interleaved pairs)")
+        body.append(f"Measured: {impact}.")
     if outcome.tests is not None:
-        lines.append(f"Tests in the sandbox: {outcome.tests.passed} passed.")
-    lines += ["", f"Selfmod-Modification: {s.id}", f"Selfmod-Rule: {s.rule_id}"]
-    return "\n".join(lines) + "\n"
+        body.append(f"Tests in the sandbox: {outcome.tests.passed} passed.")
+    body.append(f"Rule: {s.rule_id}.")
+    score = min(1.0, max(0.0, outcome.decision.safety_score))
+    return build_vcs_message(CommitFacts(str(s.id), s.title or f"selfmod: {s.rule_id}",
+                                         "\n\n".join(b for b in body if b), session_id, score,
+                                         impact))
 
 
-def export_snapshot(repo: Path, head: str, dest: Path) -> int:
-    """Write the commit's files to dest; return how many."""
-    return export_commit(repo, head, dest)
+def export_snapshot(repo: Path, head: str, dest: Path, git: SafeGit | None = None) -> int:
+    """Write the commit's files to dest through SafeGit; return how many."""
+    if git is not None:
+        return export_commit(git, git.open(repo), head, dest)
+    with SafeGit.create() as own:
+        return export_commit(own, own.open(repo), head, dest)
 
 
 def repo_config_allows_unverified(config: RepoConfig) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.errors import StorageError
 from bot.generate.suggestion import Suggestion
 from bot.metrics import process_metrics
 from bot.perf.decision import Decision, Measurement
@@ -110,6 +111,26 @@ class SessionStore:
             await db.execute(update(CodeModification)
                              .where(CodeModification.id == suggestion_id)
                              .values(branch=branch, commit_sha=commit_sha, base_sha=base_sha))
+            await db.commit()
+
+    async def modification(self, suggestion_id: uuid.UUID) -> CodeModification | None:
+        """Return a recorded modification, or None."""
+        async with self._sessionmaker() as db:
+            return await db.get(CodeModification, suggestion_id)
+
+    async def record_rollback(self, suggestion_id: uuid.UUID, reason: str, kind: str,
+                              commit_sha: str) -> None:
+        """Mark a modification rolled back, with when, why and how."""
+        async with self._sessionmaker() as db:
+            row = await db.get(CodeModification, suggestion_id)
+            if row is None:
+                raise StorageError(f"no modification {suggestion_id}")
+            evidence = dict(row.evidence or {})
+            evidence["rollback"] = {"kind": kind, "commit": commit_sha}
+            row.status = SuggestionStatus.ROLLED_BACK.value
+            row.rollback_at = _now()
+            row.rollback_reason = reason
+            row.evidence = evidence
             await db.commit()
 
     async def finish(self, session_id: uuid.UUID, status: ModificationStatus,

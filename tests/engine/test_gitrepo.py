@@ -1,27 +1,34 @@
-"""The local repository through git plumbing: snapshots and branch commits, hooks never run."""
+"""The local repository through SafeGit: snapshots and candidate trees, nothing of it runs."""
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.engine.gitrepo import (
-    CommitRequest,
-    GitCommitWriter,
     apply_changes,
     export_commit,
     head_commit,
     is_safe_path,
+    open_repository,
 )
 from bot.errors import GitError
 from bot.generate.suggestion import FileChange
+from bot.vcs.safegit import SafeGit
 
 
 def _git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
                           text=True).stdout
+
+
+@pytest.fixture
+def git() -> Iterator[SafeGit]:
+    with SafeGit.create() as runner:
+        yield runner
 
 
 @pytest.fixture
@@ -37,69 +44,69 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
-def test_export_writes_the_commit_not_the_working_tree(repo: Path, tmp_path: Path) -> None:
+def _export(git: SafeGit, repo: Path, dest: Path) -> int:
+    handle = open_repository(git, repo)
+    return export_commit(git, handle, head_commit(git, handle), dest)
+
+
+def test_export_writes_the_commit_not_the_working_tree(git: SafeGit, repo: Path,
+                                                       tmp_path: Path) -> None:
     """The snapshot has the committed content, even when the working tree differs."""
     (repo / "pkg" / "mod.py").write_text("x = 'dirty'\n")
     dest = tmp_path / "snap"
-    assert export_commit(repo, head_commit(repo), dest) == 2
+    assert _export(git, repo, dest) == 2
     assert (dest / "pkg" / "mod.py").read_text() == "x = 1\n"
     assert (dest / "run.sh").stat().st_mode & 0o111
 
 
-def test_symlinks_are_left_out(repo: Path, tmp_path: Path) -> None:
+def test_symlinks_are_left_out(git: SafeGit, repo: Path, tmp_path: Path) -> None:
     """A committed symbolic link is not written into the snapshot."""
     (repo / "link").symlink_to("/etc/passwd")
     _git(repo, "add", "link")
     _git(repo, "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "link")
     dest = tmp_path / "snap"
-    export_commit(repo, head_commit(repo), dest)
+    _export(git, repo, dest)
     assert not (dest / "link").exists() and not (dest / "link").is_symlink()
 
 
-def test_commit_makes_a_branch_without_touching_the_work_tree(repo: Path, tmp_path: Path) -> None:
-    """The branch gets one commit by the app's author; HEAD, index and files stay as they were."""
-    marker = tmp_path / "hook-ran"
-    hook = repo / ".git" / "hooks" / "post-commit"
-    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
-    hook.chmod(0o755)
-    head = head_commit(repo)
-    writer = GitCommitWriter("agent-self-modify", "bot@example.com")
-    commit = writer.write(repo, CommitRequest(head, "self-mod/abc", [
-        FileChange("pkg/mod.py", "x = 1\n", "x = 2\n"),
-        FileChange("run.sh", "echo hi\n", "echo bye\n")], "Change x\n\nbecause\n"))
-    assert _git(repo, "rev-parse", "self-mod/abc").strip() == commit
-    assert _git(repo, "show", "self-mod/abc:pkg/mod.py") == "x = 2\n"
-    assert _git(repo, "log", "-1", "--format=%an <%ae>|%P", "self-mod/abc").strip() == (
-        f"agent-self-modify <bot@example.com>|{head}")
-    assert "100755" in _git(repo, "ls-tree", "self-mod/abc", "run.sh")
-    assert head_commit(repo) == head
-    assert _git(repo, "status", "--porcelain") == ""
+def test_repository_filters_and_fsmonitor_never_run(git: SafeGit, repo: Path,
+                                                    tmp_path: Path) -> None:
+    """Programs the repository's own config names (fsmonitor, filters) are never started."""
+    marker = tmp_path / "ran"
+    program = tmp_path / "evil.sh"
+    program.write_text(f"#!/bin/sh\ntouch {marker}\ncat\n")
+    program.chmod(0o755)
+    (repo / ".gitattributes").write_text("*.py filter=evil\n")
+    _git(repo, "add", ".gitattributes")
+    _git(repo, "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "attrs")
+    for key in ("filter.evil.smudge", "filter.evil.clean", "core.fsmonitor"):
+        _git(repo, "config", key, str(program))
+    _git(repo, "config", "filter.evil.required", "true")
+    _export(git, repo, tmp_path / "snap")
+    assert (tmp_path / "snap" / "pkg" / "mod.py").read_text() == "x = 1\n"
     assert not marker.exists()
 
 
-def test_existing_branch_is_not_overwritten(repo: Path) -> None:
-    """Writing a branch that exists is refused."""
-    head = head_commit(repo)
-    writer = GitCommitWriter("a", "a@b")
-    request = CommitRequest(head, "self-mod/x", [FileChange("pkg/mod.py", "x = 1\n", "x = 3\n")],
-                            "m\n")
-    writer.write(repo, request)
-    with pytest.raises(GitError):
-        writer.write(repo, request)
+def test_host_git_config_is_not_read(git: SafeGit, repo: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host's HOME and GIT_* environment do not reach the git the engine runs."""
+    home = tmp_path / "home"
+    home.mkdir()
+    marker = tmp_path / "ran"
+    program = tmp_path / "evil.sh"
+    program.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    program.chmod(0o755)
+    (home / ".gitconfig").write_text(f"[core]\n\tfsmonitor = {program}\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere"))
+    assert _export(git, repo, tmp_path / "snap") == 2
+    assert not marker.exists()
 
 
-def test_path_outside_the_repository_is_refused(repo: Path) -> None:
-    """A change naming a path outside the repository or in .git is refused."""
-    writer = GitCommitWriter("a", "a@b")
-    with pytest.raises(GitError, match="outside"):
-        writer.write(repo, CommitRequest(head_commit(repo), "self-mod/y",
-                                         [FileChange(".git/config", None, "evil")], "m\n"))
-
-
-def test_not_a_repository_is_a_clear_error(tmp_path: Path) -> None:
+def test_not_a_repository_is_a_clear_error(git: SafeGit, tmp_path: Path) -> None:
     """A plain folder is not a git repository."""
     with pytest.raises(GitError, match="not a git repository"):
-        head_commit(tmp_path)
+        open_repository(git, tmp_path)
 
 
 @pytest.mark.parametrize("path", ["../x", "/etc/passwd", "a/.git/config", ".GIT/x", ""])
@@ -118,3 +125,9 @@ def test_apply_changes_writes_and_deletes(tmp_path: Path) -> None:
     assert (tmp_path / "a.py").read_text() == "new\n"
     assert not (tmp_path / "gone.py").exists()
     assert (tmp_path / "sub" / "new.py").read_text() == "hi\n"
+
+
+def test_apply_changes_refuses_paths_outside(tmp_path: Path) -> None:
+    """A change naming a path in .git or outside the tree is refused."""
+    with pytest.raises(GitError, match="leaves the repository"):
+        apply_changes(tmp_path, [FileChange(".git/config", None, "evil")])
