@@ -28,9 +28,10 @@ _FIXTURE_KEY = "@"
 
 # What one module adds to the table: (function qualnames, class qualname -> bases,
 # bound name -> import target, star-imported modules, method name -> qualnames,
-# fixture name -> function); every name is prefixed by the module's, so modules never clash.
+# fixture name -> function, whether the module parsed); every name is prefixed by the
+# module's, so modules never clash.
 Contribution = tuple[Any, ...]
-EMPTY: Contribution = ((), {}, {}, (), {}, {})
+EMPTY: Contribution = ((), {}, {}, (), {}, {}, False)
 
 
 def contribution(record: tuple[Any, ...], module: str, fixtures: Iterable[str]) -> Contribution:
@@ -48,7 +49,7 @@ def contribution(record: tuple[Any, ...], module: str, fixtures: Iterable[str]) 
     found: dict[str, str] = {}
     for qual in fixtures:
         found.setdefault(qual.rpartition(".")[2], qual)
-    return functions, classes, aliases, tuple(record[9] or ()), owners, found
+    return functions, classes, aliases, tuple(record[9] or ()), owners, found, True
 
 
 def changed_keys(module: str, old: Contribution, new: Contribution) -> set[str]:
@@ -59,7 +60,7 @@ def changed_keys(module: str, old: Contribution, new: Contribution) -> set[str]:
     for position in (1, 2):
         before, after = old[position], new[position]
         keys.update(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    if old[3] != new[3]:
+    if old[3] != new[3] or old[6] != new[6]:
         keys.add(module)
     for position, mark in ((4, _OWNER_KEY), (5, _FIXTURE_KEY)):
         before, after = old[position], new[position]
@@ -78,10 +79,13 @@ class Table:
         self.stars: dict[str, tuple[str, ...]] = {}
         self.owners: dict[str, list[str]] = {}  # method name -> qualnames
         self.fixtures: dict[str, str] = {}  # fixture name -> function (first file wins)
+        self.modules: set[str] = set()
 
     def add(self, module: str, contrib: Contribution) -> None:
         """Merge one module's contribution (modules are added in path order)."""
-        functions, classes, aliases, stars, owners, fixtures = contrib
+        functions, classes, aliases, stars, owners, fixtures, parsed = contrib
+        if parsed:
+            self.modules.add(module)
         self.functions.update(functions)
         self.classes.update(classes)
         self.aliases.update(aliases)
@@ -98,14 +102,16 @@ class Table:
     def dump(self) -> tuple[Any, ...]:
         """Return the table as plain data for the cache."""
         return (list(self.functions), self.classes, self.aliases, self.stars, self.owners,
-                self.fixtures)
+                self.fixtures, list(self.modules))
 
     @classmethod
     def load(cls, data: tuple[Any, ...]) -> Table:
         """Rebuild a table from `dump` output."""
         table = cls()
-        functions, table.classes, table.aliases, table.stars, table.owners, table.fixtures = data
+        (functions, table.classes, table.aliases, table.stars, table.owners, table.fixtures,
+         modules) = data
         table.functions = set(functions)
+        table.modules = set(modules)
         return table
 
 
@@ -227,6 +233,10 @@ class Resolver:
                 found = self._resolve(source + rest, hops - 1)
                 if found is not None:
                     return found
+            if prefix in table.modules:
+                # The longest module prefix owns the rest (as attribute lookup would): going
+                # shorter would follow the parent package's star imports in circles.
+                return None
         return None
 
     def _method(self, cls: str, name: str) -> str | None:
