@@ -214,6 +214,7 @@ class _Run:
             deps.update(resolver.deps)
             deps_blob = marshal.dumps(deps)
         self.state = (totals.dump(), marshal.dumps(self.memo()), deps_blob, self.state[3])
+        self._records.clear()  # freed now by reference counting, not later by the collector
         return self._result(blobs, relinked=len(relink), dirty=True)
 
     def old_module(self, path: str) -> str:
