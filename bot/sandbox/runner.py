@@ -215,9 +215,13 @@ class SandboxRunner:
     def __init__(self, client: docker.DockerClient, *, engine_url: str,
                  recorder: ExecutionRecorder | None = None,
                  host_env: Mapping[str, str] | None = None, owner: str | None = None,
+                 host_files: bool = True,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._client = client
         self._engine_url = engine_url
+        # False: use only the engine's API, as for an engine on another machine (or a worker
+        # that may not read the engine's files).
+        self._host_files = host_files
         self._recorder = recorder
         self._host_env = dict(host_env or {})
         self._labels = owner_labels(owner)
@@ -225,7 +229,8 @@ class SandboxRunner:
 
     async def run(self, request: SandboxRequest) -> SandboxResult:
         """Run the request's command; the container is gone when this returns or raises."""
-        run = _Run(self._client, request, build_env(request.env, self._host_env), self._labels)
+        run = _Run(self._client, request, build_env(request.env, self._host_env), self._labels,
+                   host_files=self._host_files)
         result = await run_abortable(lambda: self._run_sync(run),
                                      lambda: run.abort(KillReason.INTERRUPTED))
         if self._recorder is not None:
@@ -243,8 +248,10 @@ class _Run:
     """One run's state, shared between the runner thread and whoever aborts it."""
 
     def __init__(self, client: docker.DockerClient, request: SandboxRequest,
-                 env: dict[str, str], labels: Mapping[str, str]) -> None:
+                 env: dict[str, str], labels: Mapping[str, str], *,
+                 host_files: bool = True) -> None:
         self.client = client
+        self.host_files = host_files
         self.request = request
         self.env = env
         self.run_id = uuid.uuid4().hex[:16]
@@ -277,7 +284,7 @@ class _Run:
             try:
                 volume = create_work_volume(self.client, f"selfmod-sandbox-{self.run_id}",
                                             self.labels, limits)
-                self.volume_path = volume.attrs.get("Mountpoint")
+                self.volume_path = volume.attrs.get("Mountpoint") if self.host_files else None
                 self._start_container(volume.name)
                 assert self.container is not None
                 copy_in = tar.result()
@@ -360,7 +367,7 @@ class _Run:
         """Return the container's filesystem changes, read from the host when it can."""
         assert self.container is not None
         upper = self.container.attrs.get("GraphDriver", {}).get("Data", {}).get("UpperDir")
-        if upper and os.access(upper, os.R_OK | os.X_OK):
+        if self.host_files and upper and os.access(upper, os.R_OK | os.X_OK):
             # Same machine as the engine: walking the overlay's upper layer is much faster than
             # the engine's diff, and sees the same changes.
             return list_upper_dir(Path(upper))
@@ -382,7 +389,7 @@ class _Run:
         assert self.container is not None
         # Same machine as the engine: the cgroup's own counters answer at once, while the
         # engine's stats endpoint can take most of a second.
-        found = read_cgroup_memory(self.container.id)
+        found = read_cgroup_memory(self.container.id) if self.host_files else None
         if found is not None:
             return found
         memory = self.container.stats(stream=False, one_shot=True).get("memory_stats", {})

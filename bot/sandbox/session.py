@@ -86,8 +86,10 @@ class SandboxSession:
     def __init__(self, client: docker.DockerClient, *, engine_url: str, image: str,
                  limits: SandboxLimits | None = None, recorder: ExecutionRecorder | None = None,
                  host_env: Mapping[str, str] | None = None, owner: str | None = None,
+                 host_files: bool = True,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._client = client
+        self._host_files = host_files  # as for SandboxRunner
         self._labels = owner_labels(owner)
         self._engine_url = engine_url
         self.image = image
@@ -145,7 +147,8 @@ class SandboxSession:
                 if self._box is not None:
                     self._box.remove()
                 self._box = _Box(self._client, self.image, self.limits,
-                                 {**self._labels, SESSION_LABEL: self.session_id})
+                                 {**self._labels, SESSION_LABEL: self.session_id},
+                                 host_files=self._host_files)
                 self.containers_started += 1
             return self._box.run(request, build_env(request.env, self._host_env), fresh_copy)
         except BaseException as exc:
@@ -165,8 +168,9 @@ class _Box:
     """One warm container with its volume, and the state of the run in it."""
 
     def __init__(self, client: docker.DockerClient, image: str, limits: SandboxLimits,
-                 labels: Mapping[str, str]) -> None:
+                 labels: Mapping[str, str], *, host_files: bool = True) -> None:
         self.client = client
+        self.host_files = host_files
         self.limits = limits
         self.usable = True
         self.copied_from: Path | None = None
@@ -178,6 +182,7 @@ class _Box:
         self.labels = {**labels, LABEL: "1", RUN_LABEL: run_id}
         self.volume = create_work_volume(client, f"selfmod-sandbox-{run_id}", self.labels,
                                          limits)
+        self.mountpoint: str | None = self.volume.attrs.get("Mountpoint") if host_files else None
         self.container: Container | None = None
         self.python = "python3"
         try:
@@ -219,7 +224,7 @@ class _Box:
         self.killed_reason = None
         if fresh_copy or self.copied_from != request.workdir:
             self._copy_in(request.workdir)
-        counters = _reset_memory_counters(self.container.id)
+        counters = self.host_files and _reset_memory_counters(self.container.id)
         timer = threading.Timer(request.limits.timeout, self.abort, (KillReason.TIMEOUT,))
         started = time.monotonic()
         timer.start()
@@ -269,7 +274,7 @@ class _Box:
     def _settle(self, exit_code: int | None) -> str:
         """Make sure the run left nothing behind; return its audit log."""
         assert self.container is not None
-        mountpoint = self.volume.attrs.get("Mountpoint")
+        mountpoint = self.mountpoint
         # A normal exit of the wrapper proves its cleanup ran; anything else gets a reset.
         if exit_code is not None and exit_code < 128 and mountpoint \
                 and self._count_processes() <= _IDLE_PROCESSES:
@@ -293,7 +298,8 @@ class _Box:
     def _count_processes(self) -> int:
         """Return how many processes the container holds: its cgroup, else the engine's top."""
         assert self.container is not None
-        path = _cgroup_file("pids", self.container.id, "cgroup.procs")
+        path = _cgroup_file("pids", self.container.id, "cgroup.procs") if self.host_files \
+            else None
         if path is not None:
             with contextlib.suppress(OSError):
                 return len(path.read_text().split())
@@ -307,7 +313,7 @@ class _Box:
             self._reset(WORKDIR)
             if not self.usable:
                 raise SandboxError("the session could not reset its container for a fresh copy")
-            mountpoint = self.volume.attrs.get("Mountpoint")
+            mountpoint = self.mountpoint
             if mountpoint and os.path.ismount(mountpoint):
                 # Same machine: what is left is ours (root's top folder and .git), and no
                 # process of the sandbox is alive to change it.
@@ -320,7 +326,7 @@ class _Box:
             self.copy_report = build_work_tar(workdir, spool, max_bytes=self.limits.work_bytes,
                                               extra_dirs={"audit": SANDBOX_UID} if first else {})
             spool.seek(0)
-            put_work_copy(self.container, self.volume.attrs.get("Mountpoint"), spool)
+            put_work_copy(self.container, self.mountpoint, spool)
         self.copied_from = workdir
 
     def _root_exec(self, command: list[str]) -> None:
@@ -337,7 +343,8 @@ class _Box:
         assert self.container is not None
         upper = self.container.attrs.get("GraphDriver", {}).get("Data", {}).get("UpperDir")
         try:
-            changes = list_upper_dir(Path(upper)) if upper else (self.container.diff() or [])
+            changes = list_upper_dir(Path(upper)) if upper and self.host_files \
+                else (self.container.diff() or [])
         except OSError:
             changes = self.container.diff() or []
         new = [c for c in changes if c.get("Path") not in self._seen_diff]

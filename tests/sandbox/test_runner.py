@@ -159,3 +159,20 @@ def test_a_bad_size_is_a_clear_error() -> None:
     """A size that is not a number with a unit says how to write one."""
     with pytest.raises(SandboxError, match=r"e\.g\. 512m"):
         parse_size("lots")
+
+
+@pytest.mark.docker
+async def test_through_the_engine_api_alone_a_run_is_complete(
+        docker_client: docker.DockerClient, sandbox_image: str, workdir: Path,
+        tmp_path: Path) -> None:
+    """Without the engine's files (another machine): copy in, figures, violations, write-back."""
+    runner = SandboxRunner(docker_client, engine_url="x", host_files=False)
+    out = tmp_path / "out"
+    script = ("import socket\nopen('made.txt', 'w').write('made')\n"
+              "try:\n    socket.create_connection(('1.1.1.1', 53), 1)\nexcept OSError:\n    pass\n")
+    result = await runner.run(SandboxRequest(workdir=_repo(workdir), image=sandbox_image,
+                                             command=["python", "-c", script], write_back=out))
+    assert result.exit_code == 0, result.stderr
+    assert (out / "made.txt").read_text() == "made" and (out / "calc.py").exists()
+    assert result.accessed_external_resources
+    assert result.peak_memory_bytes and result.peak_memory_bytes > 0

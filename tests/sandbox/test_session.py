@@ -430,3 +430,26 @@ async def test_a_failed_copy_costs_the_container_not_the_session(
     again = await session.run(SandboxRequest(workdir=small, image=sandbox_image, limits=LIMITS,
                                              command=["cat", "ok.txt"]))
     assert again.stdout == "ok" and session.containers_started == 2
+
+
+async def test_through_the_engine_api_alone_runs_stay_apart(
+        docker_client: docker.DockerClient, sandbox_image: str, workdir: Path,
+        sandbox_owner: str, leftovers: Callable[[], list[Any]]) -> None:
+    """Without the engine's files (another machine), copies, resets and violations still work."""
+    async with SandboxSession(docker_client, engine_url="x", image=sandbox_image, limits=LIMITS,
+                              owner=sandbox_owner, host_files=False) as session:
+        second = await _two_runs(session, sandbox_image, workdir)
+        assert "no marker" in second.stdout and "no sleeper" in second.stdout
+        assert "WORKFILE" in second.stdout and second.peak_memory_bytes is None
+        (workdir / "step.py").write_text(LOOK)
+        fresh = await session.run(SandboxRequest(
+            workdir=workdir, image=sandbox_image, limits=LIMITS, command=["python", "step.py"]),
+            fresh_copy=True)
+        assert "no workfile" in fresh.stdout
+        connect = ("import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), 1)\n"
+                   "except OSError:\n    pass\n")
+        bad = await session.run(SandboxRequest(workdir=workdir, image=sandbox_image,
+                                               limits=LIMITS, command=["python", "-c", connect]))
+        assert bad.accessed_external_resources
+        assert session.containers_started == 1
+    assert leftovers() == []
