@@ -3,9 +3,10 @@
     .venv/bin/python -P bench/sandbox.py [--image selfmod-sandbox:latest] [--runs 20] [--tests 300]
 
 1. overhead: median wall time of `python -c pass` through the single-shot runner (whole run:
-   volume, container, copy in, exec, read back, removal) and through a warm session (exec, reset,
-   checks), next to a bare `docker run --rm IMAGE python -c pass` and a bare `docker exec` into a
-   warm container, interleaved; goal under 0.4 s.
+   volume, container, copy in, exec, read back, removal; also with host_files=False, as for a
+   remote engine) and through a warm session (exec, reset, checks), next to a bare
+   `docker run --rm IMAGE python -c pass` and a bare `docker exec` into a warm container,
+   interleaved; goal under 0.4 s.
 2. ratio: a generated suite of N quick pytest tests run in the sandbox (pytest's own time, from
    inside), single-shot and in a session, over the same suite on the host with the same Python;
    goal under 1.2.
@@ -62,13 +63,13 @@ def median_line(name: str, times: list[float]) -> str:
             f"(min {min(times):.3f}, max {max(times):.3f}, n={len(times)})")
 
 
-async def overhead(runner: SandboxRunner, session: SandboxSession, image: str,
-                   runs: int) -> None:
+async def overhead(runner: SandboxRunner, api_runner: SandboxRunner, session: SandboxSession,
+                   image: str, runs: int) -> None:
     """Print the per-run cost of each path for `python -c pass`."""
     with tempfile.TemporaryDirectory() as folder:
         empty = Path(folder)
         request = SandboxRequest(workdir=empty, image=image, command=["python", "-c", "pass"])
-        single, warm, bare, bare_exec = [], [], [], []
+        single, api_single, warm, bare, bare_exec = [], [], [], [], []
         start = time.perf_counter()
         await session.run(request)
         first = time.perf_counter() - start
@@ -79,6 +80,7 @@ async def overhead(runner: SandboxRunner, session: SandboxSession, image: str,
             for _ in range(runs):
                 # Interleaved, so a change of load on the shared machine hits every path alike.
                 single.append(await _timed(runner.run(request)))
+                api_single.append(await _timed(api_runner.run(request)))
                 warm.append(await _timed(session.run(request)))
                 bare.append(_timed_cmd(["docker", "run", "--rm", "--network", "none", image,
                                         "python", "-c", "pass"]))
@@ -86,6 +88,7 @@ async def overhead(runner: SandboxRunner, session: SandboxSession, image: str,
         finally:
             subprocess.run(["docker", "rm", "-f", idle_id], check=False, capture_output=True)
     print(median_line("single-shot sandbox run (runner.run):", single))
+    print(median_line("  the same through the engine API alone:", api_single))
     print(median_line("run within a session (session.run):", warm))
     print(f"{'  session start + first run:':<38} {first:.3f} s")
     print(median_line("bare docker run --rm:", bare))
@@ -142,7 +145,8 @@ async def main() -> None:
     client = open_docker(DEFAULT_DOCKER_HOST)
     runner = SandboxRunner(client, engine_url=DEFAULT_DOCKER_HOST)
     async with SandboxSession(client, engine_url=DEFAULT_DOCKER_HOST, image=args.image) as session:
-        await overhead(runner, session, args.image, args.runs)
+        api_runner = SandboxRunner(client, engine_url=DEFAULT_DOCKER_HOST, host_files=False)
+        await overhead(runner, api_runner, session, args.image, args.runs)
         await suite_ratio(runner, session, args.image, args.tests)
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
