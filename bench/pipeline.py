@@ -24,7 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "engine" / "fixtures"
-STAGES = ("analysis", "generation", "validation", "sandbox_tests", "benchmarks", "commit")
+STAGES = ("setup", "analysis", "generation", "validation", "sandbox_tests", "benchmarks",
+          "commit")
 _MODULE = '''"""Generated module {n}."""
 
 
@@ -115,12 +116,20 @@ def run(repo: Path, image: str, work: Path) -> tuple[float, dict]:
 
 
 def show(name: str, lines: int, wall: float, report: dict) -> None:
-    """Print one row: wall time, stages, decisions."""
-    stages = " ".join(f"{s}={report['stages'][s]:.1f}" for s in STAGES)
+    """Print one row: wall time, stages, what no stage covers, decisions, the load."""
+    stages = " ".join(f"{s}={report['stages'].get(s, 0.0):.1f}" for s in STAGES)
+    # Interpreter start, imports, database set-up and clean-up: outside every stage.
+    other = wall - sum(report["stages"].get(s, 0.0) for s in STAGES)
+    stages += f" other={other:.1f}"
     decisions = ", ".join(f"{s['rule_id']}:{s['status']}" for s in report["suggestions"])
     base = report["baseline_tests"] or {}
     print(f"{name:<12} {lines:>6} lines  wall {wall:6.1f} s  tests {base.get('seconds', 0):5.1f}"
-          f" s  {stages}  [{decisions}]")
+          f" s  {stages}  [{decisions}]  load {_load()}")
+
+
+def _load() -> str:
+    """Return the 1, 5 and 15 minute load averages (the machine is shared)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -132,6 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="selfmod-bench-") as folder:
         work = Path(folder)
+        print(f"{os.cpu_count()} cores, load {_load()} at the start")
         names = () if args.skip_fixtures else ("quadratic", "trap_inputs", "slowdown")
         for name in names:
             repo = work / name

@@ -23,9 +23,11 @@ from bot.learning.adapt import Learning
 from bot.logs import bind_log_context
 from bot.metrics import CountingRecorder, process_metrics
 from bot.perf.sandboxed import PerfSandbox
+from bot.sandbox.envimage import EnvImageBuilder
 from bot.sandbox.hosts import engine_urls, process_hosts
+from bot.sandbox.limits import SandboxLimits
 from bot.sandbox.recorder import StoreRecorder
-from bot.sandbox.runner import SandboxRunner
+from bot.sandbox.session import SandboxSession
 from bot.settings import Settings
 from bot.store.db import create_engine, create_sessionmaker, is_sqlite
 from bot.store.migrate import current_revision, ensure_current, upgrade
@@ -79,6 +81,7 @@ async def run_local(path: Path, options: RunOptions, settings: Settings, *,
 async def _run_with_git(git: SafeGit, repo: Path, head: str, options: RunOptions,
                         settings: Settings, progress: Progress, llm: LLMProvider | None,
                         perf_factory: Any) -> dict[str, Any]:
+    started = time.perf_counter()
     engine = create_engine(settings.database_url)
     try:
         await _ready_schema(engine, settings.database_url)
@@ -100,23 +103,31 @@ async def _run_with_git(git: SafeGit, repo: Path, head: str, options: RunOptions
             # The least busy Docker engine that answers (SELFMOD_DOCKER_HOSTS or DOCKER_HOST).
             url, client = await asyncio.to_thread(
                 process_hosts(engine_urls(settings.docker_hosts)).pick)
-            runner = SandboxRunner(client, engine_url=url, recorder=CountingRecorder(
-                StoreRecorder(create_sessionmaker(engine))))
-            perf = (perf_factory or PerfSandbox)(runner, settings.sandbox_image,
-                                                 session_id=session_id)
-            pipeline = Pipeline(perf=perf, store=store, progress=progress,
-                                writer=SignedCommitWriter.from_settings(settings, git),
-                                llm=llm if llm is not None else LLMProvider(settings),
-                                cache_dir=settings.data_dir / "index-cache",
-                                learning=Learning(create_sessionmaker(engine)))
-            try:
-                await pipeline.run(repo, head, base, config, options, result)
-            except BaseException as exc:
-                process_metrics().count_session(ModificationStatus.FAILED.value)
-                await store.finish(session_id, ModificationStatus.FAILED,
-                                   build_run_json(result), None,
-                                   error=f"{exc.__class__.__name__}: {exc}"[:2000])
-                raise
+            progress("setup", "the repository's environment image")
+            image = await EnvImageBuilder(client, engine_url=url,
+                                          index_url=settings.pip_index_url).ensure(
+                base, settings.sandbox_image)
+            # One warm container for the whole run of this one repository.
+            sandbox = SandboxSession(client, engine_url=url, image=image.image,
+                                     limits=SandboxLimits(), recorder=CountingRecorder(
+                                         StoreRecorder(create_sessionmaker(engine))))
+            async with sandbox:
+                perf = (perf_factory or PerfSandbox)(sandbox, image.image,
+                                                     session_id=session_id)
+                pipeline = Pipeline(perf=perf, store=store, progress=progress,
+                                    writer=SignedCommitWriter.from_settings(settings, git),
+                                    llm=llm if llm is not None else LLMProvider(settings),
+                                    cache_dir=settings.data_dir / "index-cache",
+                                    learning=Learning(create_sessionmaker(engine)))
+                result.stages["setup"] += time.perf_counter() - started
+                try:
+                    await pipeline.run(repo, head, base, config, options, result)
+                except BaseException as exc:
+                    process_metrics().count_session(ModificationStatus.FAILED.value)
+                    await store.finish(session_id, ModificationStatus.FAILED,
+                                       build_run_json(result), None,
+                                       error=f"{exc.__class__.__name__}: {exc}"[:2000])
+                    raise
         report = build_run_json(result)
         approved = report["summary"]["approved"]
         total = report["summary"]["suggestions"]

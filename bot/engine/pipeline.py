@@ -16,12 +16,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.analysis.hotspots import rank_hot_spots
 from bot.analysis.index import build_index
 from bot.analysis.model import CodebaseIndex
 from bot.analysis.repoconfig import RepoConfig
 from bot.engine.gitrepo import CommitRequest, CommitWriter, apply_changes, export_commit
 from bot.engine.record import SessionStore
-from bot.generate.generator import generate_suggestions
+from bot.generate.generator import GeneratorConfig, generate_suggestions
 from bot.generate.llm import LLMProvider, build_llm_targets
 from bot.generate.suggestion import ModificationType, Suggestion
 from bot.learning.adapt import (
@@ -40,7 +41,7 @@ from bot.perf.decision import (
     Thresholds,
     decide,
 )
-from bot.perf.profile import FunctionTime, map_profile, rank_by_profile
+from bot.perf.profile import FunctionTime, map_profile, merge_ranking, rank_by_profile
 from bot.perf.sandboxed import BenchPlan, PerfSandbox, TestRun, TraceSamples, TraceTarget
 from bot.safety.checks import Policy
 from bot.safety.score import SafetyLevel
@@ -50,8 +51,10 @@ from bot.vcs.message import CommitFacts
 from bot.vcs.message import build_commit_message as build_vcs_message
 from bot.vcs.safegit import SafeGit
 
-STAGES = ("analysis", "generation", "validation", "sandbox_tests", "benchmarks", "commit")
+STAGES = ("setup", "analysis", "generation", "validation", "sandbox_tests", "benchmarks",
+          "commit")
 BRANCH_PREFIX = "self-mod/"
+_MAX_SELECTED = 300  # more selected tests than this: the whole suite is about as quick
 
 
 class Progress(Protocol):
@@ -70,6 +73,10 @@ class RunOptions:
     thresholds: Thresholds = field(default_factory=Thresholds)
     max_candidates: int = 10
     allow_unverified: bool = False
+    # Generation budget: the rules run over the modules holding the hottest functions only.
+    generation_modules: int = 6
+    # Functions whose inputs the baseline run records (the likely targets of suggestions).
+    trace_limit: int = 30
 
 
 @dataclass
@@ -147,10 +154,10 @@ class Pipeline:
                              "no proposal is made (allow_unverified_refactors in "
                              ".github/selfmod.yml lifts this for refactors)")
             return result
-        await self._baseline(base, config, index, result)
+        samples = await self._baseline(base, config, index, result, options)
         suggestions = await self._generate(base, index, result, options)
         survivors = await self._validate(suggestions, index, result, options)
-        samples = await self._trace(base, config, index, survivors, result)
+        samples = await self._trace_missing(base, config, index, survivors, result, samples)
         for number, suggestion in enumerate(survivors, 1):
             outcome = await self._prove(base, config, index, suggestion, samples, result,
                                         options, f"{number}/{len(survivors)}")
@@ -159,11 +166,16 @@ class Pipeline:
         return result
 
     async def _baseline(self, base: Path, config: RepoConfig, index: CodebaseIndex,
-                        result: RunResult) -> None:
+                        result: RunResult, options: RunOptions) -> dict[str, TraceSamples]:
+        """Run the tests once, profiled and recording the inputs of the likely targets."""
+        targets = build_baseline_targets(index, options.trace_limit)
         with self._stage(result, "sandbox_tests"):
-            self.progress("sandbox_tests", "baseline tests under the profiler")
-            result.baseline = await self.perf.run_tests(base, config.test_command, profile=True)
+            self.progress("sandbox_tests", "baseline tests under the profiler, recording the "
+                          f"inputs of {len(targets)} function(s)")
+            result.baseline = await self.perf.run_tests(base, config.test_command, profile=True,
+                                                        trace=targets)
         result.profile = map_profile(result.baseline.profile, index)
+        return dict(result.baseline.trace)
 
     async def _generate(self, base: Path, index: CodebaseIndex, result: RunResult,
                         options: RunOptions) -> list[Suggestion]:
@@ -171,7 +183,10 @@ class Pipeline:
         with self._stage(result, "generation"):
             self.progress("generation", "rule codemods" + (" and the LLM" if self.llm
                                                            and self.llm.enabled else ""))
-            found = generate_suggestions(base, index, result.goals)
+            modules = choose_generation_modules(index, result.profile,
+                                                options.generation_modules)
+            found = generate_suggestions(base, index, result.goals,
+                                         GeneratorConfig(modules=frozenset(modules)))
             if self.llm is not None and self.llm.enabled and (
                     "improve_performance" in result.goals):
                 targets = build_llm_targets(base, index)
@@ -184,6 +199,7 @@ class Pipeline:
                 found.extend(proposed)
         names = rank_by_profile(list(dict.fromkeys(s.target_symbols[0] for s in found
                                                    if s.target_symbols)), result.profile)
+        self.progress("generation", f"{len(found)} suggestion(s) from {len(modules)} module(s)")
         found.sort(key=lambda s: names.index(s.target_symbols[0]) if s.target_symbols
                    else len(names))
         if result.learning is not None:
@@ -222,17 +238,21 @@ class Pipeline:
                 result.outcomes.append(Outcome(checked, decision, evidence))
         return survivors
 
-    async def _trace(self, base: Path, config: RepoConfig, index: CodebaseIndex,
-                     suggestions: Sequence[Suggestion], result: RunResult
-                     ) -> dict[str, TraceSamples]:
-        targets = build_trace_targets(index, suggestions)
+    async def _trace_missing(self, base: Path, config: RepoConfig, index: CodebaseIndex,
+                             suggestions: Sequence[Suggestion], result: RunResult,
+                             samples: dict[str, TraceSamples]) -> dict[str, TraceSamples]:
+        """Record the inputs of changed functions the baseline run did not watch."""
+        targets = [t for t in build_trace_targets(index, suggestions) if t.qualname not in samples]
         if not targets:
-            return {}
+            return samples
         await self._set_status(result, ModificationStatus.TESTING)
+        select = build_test_selection(index, config.test_command, targets)
         with self._stage(result, "sandbox_tests"):
-            self.progress("sandbox_tests", f"recording the inputs of {len(targets)} function(s)")
-            run = await self.perf.run_tests(base, config.test_command, trace=targets)
-        return dict(run.trace)
+            self.progress("sandbox_tests", f"recording the inputs of {len(targets)} more "
+                          "function(s)")
+            run = await self.perf.run_tests(base, config.test_command, trace=targets,
+                                            select=select or ())
+        return {**samples, **run.trace}
 
     async def _prove(self, base: Path, config: RepoConfig, index: CodebaseIndex,
                      suggestion: Suggestion, samples: dict[str, TraceSamples],
@@ -250,16 +270,15 @@ class Pipeline:
                         options: RunOptions, counter: str) -> Outcome:
         score = suggestion.safety_score if suggestion.safety_score is not None else 1.0
         evidence = Evidence(suggestion.modification_type, score)
+        targets = build_trace_targets(index, [suggestion])
+        # The tests that reach the changed functions first; the whole suite only for a change
+        # that passes everything else, before it is approved.
+        select = build_test_selection(index, config.test_command, targets)
         with self._stage(result, "sandbox_tests"):
-            self.progress("sandbox_tests", f"suggestion {counter}: tests — {suggestion.title}")
-            tests = await self.perf.run_tests(candidate, config.test_command,
-                                              modification_id=suggestion.id)
-            # Tests already failing before the change are not the change's fault.
-            known = set(result.baseline.failing_names()) if result.baseline else set()
-            failing = tuple(n for n in tests.failing_names() if n not in known)
-            evidence = replace(evidence, failing_tests=failing, tests_passed=tests.passed)
-            targets = build_trace_targets(index, [suggestion])
-            if not failing and suggestion.modification_type in BEHAVIOUR_PRESERVING and targets:
+            tests = await self._test(candidate, config, suggestion, counter, select)
+            evidence = self._with_tests(evidence, tests, result)
+            if not evidence.failing_tests and targets and (
+                    suggestion.modification_type in BEHAVIOUR_PRESERVING):
                 self.progress("sandbox_tests", f"suggestion {counter}: behaviour on recorded "
                               "inputs")
                 checks = await self.perf.check_behaviour(base, candidate, targets, samples,
@@ -278,9 +297,36 @@ class Pipeline:
                                                        modification_id=suggestion.id)
                 evidence = replace(evidence, measurement=measured)
         decision = decide(evidence, options.thresholds)
+        if decision.approved and tests.scope == "targeted":
+            with self._stage(result, "sandbox_tests"):
+                tests = await self._test(candidate, config, suggestion, counter, None)
+            evidence = self._with_tests(evidence, tests, result)
+            decision = decide(evidence, options.thresholds)
         outcome = Outcome(suggestion, decision, evidence, tests, plan)
         await self._record(suggestion, decision, evidence, tests, plan)
         return outcome
+
+    async def _test(self, candidate: Path, config: RepoConfig, suggestion: Suggestion,
+                    counter: str, select: tuple[str, ...] | None) -> TestRun:
+        """Run the selected tests (or, with none selected or none run, the whole suite)."""
+        if select:
+            self.progress("sandbox_tests", f"suggestion {counter}: {len(select)} test(s) "
+                          f"reaching the change — {suggestion.title}")
+            run = await self.perf.run_tests(candidate, config.test_command, select=select,
+                                            modification_id=suggestion.id)
+            if run.passed or run.failed:
+                return replace(run, scope="targeted")
+        self.progress("sandbox_tests", f"suggestion {counter}: the whole suite — "
+                      f"{suggestion.title}")
+        return await self.perf.run_tests(candidate, config.test_command,
+                                         modification_id=suggestion.id)
+
+    @staticmethod
+    def _with_tests(evidence: Evidence, tests: TestRun, result: RunResult) -> Evidence:
+        # Tests already failing before the change are not the change's fault.
+        known = set(result.baseline.failing_names()) if result.baseline else set()
+        failing = tuple(n for n in tests.failing_names() if n not in known)
+        return replace(evidence, failing_tests=failing, tests_passed=tests.passed)
 
     async def _commit(self, repo: Path, head: str, result: RunResult) -> None:
         await self._set_status(result, ModificationStatus.PROPOSING)
@@ -318,15 +364,69 @@ class Pipeline:
 def build_trace_targets(index: CodebaseIndex,
                         suggestions: Sequence[Suggestion]) -> list[TraceTarget]:
     """Return the functions the suggestions change, as the tracer needs them."""
+    return build_function_targets(index, [name for suggestion in suggestions
+                                          for name in suggestion.target_symbols])
+
+
+def build_baseline_targets(index: CodebaseIndex, limit: int) -> list[TraceTarget]:
+    """Return the functions whose inputs the baseline records: the best static hot spots."""
+    names = [spot.qualname for spot in rank_hot_spots(index, limit)]
+    return build_function_targets(index, names)
+
+
+def build_function_targets(index: CodebaseIndex, names: Sequence[str]) -> list[TraceTarget]:
+    """Return trace targets for the named functions the tracer can watch."""
     found: dict[str, TraceTarget] = {}
-    for suggestion in suggestions:
-        for name in suggestion.target_symbols:
-            function = index.function(name)
-            if function is None or "<locals>" in name or function.is_async:
-                continue
-            found[name] = TraceTarget(name, function.path, function.name, function.first_line,
-                                      function.span.start_line)
+    for name in names:
+        function = index.function(name)
+        if function is None or "<locals>" in name or function.is_async:
+            continue
+        found[name] = TraceTarget(name, function.path, function.name, function.first_line,
+                                  function.span.start_line)
     return list(found.values())
+
+
+def choose_generation_modules(index: CodebaseIndex, profile: dict[str, FunctionTime],
+                              limit: int) -> list[str]:
+    """Return the modules to generate for: where measured time goes, then static hot spots."""
+    code = {name for name, module in index.modules.items()
+            if not (module.is_test or module.is_benchmark)}
+    static = [spot.qualname for spot in rank_hot_spots(index, max(limit * 4, 20))]
+    chosen: dict[str, None] = {}
+    for name in merge_ranking(profile, static, sorted(index.tested)):
+        module = index.module_of(name)
+        if module is not None and module.name in code:
+            chosen.setdefault(module.name, None)
+            if len(chosen) >= limit:
+                break
+    return list(chosen)
+
+
+def build_test_selection(index: CodebaseIndex, command: str,
+                         targets: Sequence[TraceTarget]) -> tuple[str, ...] | None:
+    """Return the pytest ids of the tests that reach the targets; None: run the whole suite."""
+    if not is_selectable(command) or not targets:
+        return None
+    ids: set[str] = set()
+    for target in targets:
+        links = index.tests_for(target.qualname)
+        if not links:
+            return None  # something the call graph cannot see: run everything
+        for link in links:
+            test, module = index.function(link.test), index.module_of(link.test)
+            if test is None or module is None:
+                return None
+            local = link.test.removeprefix(module.name + ".")
+            ids.add("::".join([test.path, *local.split(".")]))
+    return tuple(sorted(ids)) if 0 < len(ids) <= _MAX_SELECTED else None
+
+
+def is_selectable(command: str) -> bool:
+    """Tell whether test files can be appended: pytest with options only, no paths or values."""
+    words = command.split()
+    if "pytest" not in words:
+        return False
+    return all(word.startswith("-") for word in words[words.index("pytest") + 1:])
 
 
 def discover_benchmark(config: RepoConfig, index: CodebaseIndex,

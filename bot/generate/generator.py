@@ -42,6 +42,7 @@ class GeneratorConfig:
     max_suggestions: int = 50
     rule_ids: tuple[str, ...] | None = None  # None: the whole catalogue
     hot_spot_limit: int = 50
+    modules: frozenset[str] | None = None  # None: every module; else only these (by name)
 
 
 def style_from_index(index: CodebaseIndex) -> Style:
@@ -75,6 +76,8 @@ def generate_suggestions(root: Path, index: CodebaseIndex, goals: Iterable[str],
     rank = _hot_rank(index, config.hot_spot_limit)
     suggestions: list[Suggestion] = []
     for module in _modules_by_heat(index, rank):
+        if config.modules is not None and module.name not in config.modules:
+            continue
         source = _read(root / module.path)
         if source is None:
             continue

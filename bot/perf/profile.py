@@ -42,3 +42,14 @@ def rank_by_profile(names: Sequence[str], times: dict[str, FunctionTime]) -> lis
     position = {name: i for i, name in enumerate(names)}
     return sorted(names, key=lambda n: (-times[n].own_seconds if n in times else 0.0,
                                         n not in times, position[n]))
+
+
+def merge_ranking(times: dict[str, FunctionTime], static: Sequence[str],
+                  tested: Sequence[str]) -> list[str]:
+    """Order functions for generation: measured own time first, then static rank, then tested."""
+    measured = sorted(times.values(), key=lambda t: (-t.own_seconds, -t.cumulative_seconds,
+                                                     t.qualname))
+    ordered = dict.fromkeys(t.qualname for t in measured if t.own_seconds > 0)
+    ordered.update(dict.fromkeys(static))
+    ordered.update(dict.fromkeys(tested))
+    return list(ordered)

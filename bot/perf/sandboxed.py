@@ -15,13 +15,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bot.errors import SandboxError
 from bot.perf.decision import BehaviourCheck, Measurement
 from bot.perf.stats import compare_pairs
 from bot.sandbox.limits import SandboxLimits
-from bot.sandbox.runner import SandboxRequest, SandboxResult, SandboxRunner
+from bot.sandbox.runner import SandboxRequest, SandboxResult
 
 TOOLS = Path(__file__).with_name("tools")
 STATS = Path(__file__).with_name("stats.py")
@@ -90,6 +90,7 @@ class TestRun:
     killed_reason: str | None = None
     profile: tuple[ProfileEntry, ...] = ()
     trace: Mapping[str, TraceSamples] = field(default_factory=dict)
+    scope: str = "full"  # "full": the whole test command; "targeted": selected test files
 
     @property
     def succeeded(self) -> bool:
@@ -130,10 +131,17 @@ class MeasureSettings:
     run_timeout: float = 120.0
 
 
+class SandboxRuns(Protocol):
+    """What runs one request in the sandbox: a `SandboxRunner`, or a warm `SandboxSession`."""
+
+    async def run(self, request: SandboxRequest) -> SandboxResult:
+        """Run the request and return what it did."""
+
+
 class PerfSandbox:
     """Run the driver's tasks in the sandbox and turn their JSON into typed results."""
 
-    def __init__(self, runner: SandboxRunner, image: str, *,
+    def __init__(self, runner: SandboxRuns, image: str, *,
                  limits: SandboxLimits | None = None, session_id: uuid.UUID | None = None,
                  measure: MeasureSettings | None = None, max_calls: int = 20,
                  max_sample_bytes: int = 4 * 1024 * 1024,
@@ -148,11 +156,17 @@ class PerfSandbox:
         self._max_trace_bytes = max_trace_bytes
 
     async def run_tests(self, tree: Path, command: str, *, profile: bool = False,
-                        trace: Sequence[TraceTarget] = (),
+                        trace: Sequence[TraceTarget] = (), select: Sequence[str] = (),
                         modification_id: uuid.UUID | None = None) -> TestRun:
-        """Run the test command in a copy of tree, optionally profiled or traced."""
+        """Run the test command in a copy of tree, optionally profiled, traced or cut down.
+
+        `select` names tests (pytest ids, relative paths) appended to a pytest command.
+        """
         is_pytest = "pytest" in command.split()
+        if select and not is_pytest:
+            raise SandboxError("test files can only be selected for a pytest command")
         spec = {"tree": "a", "command": command, "pytest": is_pytest, "profile": profile,
+                "select": [f"./{path}" for path in select],
                 "timeout": self._limits.timeout * 0.95, "max_calls": self._max_calls,
                 "max_bytes": self._max_sample_bytes, "total_bytes": self._max_trace_bytes,
                 "trace": [{"key": t.qualname, "path": t.path, "name": t.name,

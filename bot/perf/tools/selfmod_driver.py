@@ -82,6 +82,7 @@ def tests(spec: dict[str, Any]) -> dict[str, Any]:
     trace_out = os.path.join(TOOLS, "trace-out.json")
     if spec.get("pytest"):
         command += ["-p", "no:cacheprovider", f"--junitxml={junit}", "-o", "junit_family=xunit1"]
+        command += [str(path) for path in spec.get("select") or ()]
         if spec.get("trace"):
             trace_spec = os.path.join(SCRATCH, "trace-spec.json")
             targets = [dict(t, file=os.path.join(tree, t["path"])) for t in spec["trace"]]

@@ -1,0 +1,110 @@
+"""The pipeline's pure choices: what to generate for, which tests to run, the commit message."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bot.analysis.index import build_index
+from bot.analysis.model import CodebaseIndex
+from bot.engine.pipeline import (
+    Outcome,
+    build_baseline_targets,
+    build_commit_message,
+    build_test_selection,
+    build_trace_targets,
+    choose_generation_modules,
+    is_selectable,
+)
+from bot.generate.suggestion import FileChange, ModificationType, Suggestion
+from bot.perf.decision import Decision, Evidence
+from bot.perf.profile import FunctionTime
+from bot.vcs.message import parse_commit_message
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> CodebaseIndex:
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "quadratic", root)
+    (root / "graphs" / "cold.py").write_text(
+        '"""Rarely run."""\n\n\ndef total(values):\n    """Sum."""\n    out = 0\n'
+        "    for v in values:\n        for w in values:\n            out += v * w\n"
+        "    return out\n")
+    return build_index(root)
+
+
+def _suggestion(target: str) -> Suggestion:
+    return Suggestion(modification_type=ModificationType.PERFORMANCE,
+                      files=(FileChange("graphs/walk.py", "a\n", "b\n"),), original_code="a",
+                      modified_code="b", reasoning="Use a deque.", rule_id="deque-queue",
+                      target_symbols=(target,), title="Use a deque")
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    ("python -m pytest -q", True), ("pytest -x -q", True), ("python -m pytest tests/unit", False),
+    ("python -m pytest -k fast", False), ("make test", False), ("tox", False)])
+def test_selectable_commands(command: str, expected: bool) -> None:
+    """Tests are appended only to a pytest command that names no paths or option values."""
+    assert is_selectable(command) is expected
+
+
+def test_selection_names_the_tests_reaching_the_change(index: CodebaseIndex) -> None:
+    """The selection is the pytest ids of the tests that call the changed function."""
+    targets = build_trace_targets(index, [_suggestion("graphs.walk.breadth_first")])
+    selected = build_test_selection(index, "python -m pytest -q", targets)
+    assert selected == ("tests/test_walk.py::test_small_graph_order",
+                        "tests/test_walk.py::test_unknown_start_is_alone",
+                        "tests/test_walk.py::test_wide_graph_visits_everything")
+
+
+def test_untested_change_runs_the_whole_suite(index: CodebaseIndex) -> None:
+    """A changed function no test is known to reach gets the whole suite (None)."""
+    targets = build_trace_targets(index, [_suggestion("graphs.cold.total")])
+    assert targets and build_test_selection(index, "python -m pytest -q", targets) is None
+
+
+def test_no_selection_for_other_test_commands(index: CodebaseIndex) -> None:
+    """A test command that is not plain pytest is never cut down."""
+    targets = build_trace_targets(index, [_suggestion("graphs.walk.breadth_first")])
+    assert build_test_selection(index, "make test", targets) is None
+
+
+def test_generation_follows_the_measured_time(index: CodebaseIndex) -> None:
+    """The module where the profile says time goes comes first, within the budget."""
+    profile = {"graphs.cold.total": FunctionTime("graphs.cold.total", 5, 2.0, 2.0)}
+    assert choose_generation_modules(index, profile, 1) == ["graphs.cold"]
+    assert choose_generation_modules(index, {}, 5)[0] in ("graphs.walk", "graphs.cold")
+    assert set(choose_generation_modules(index, {}, 5)) == {"graphs.walk", "graphs.cold"}
+
+
+def test_generation_never_targets_tests(index: CodebaseIndex) -> None:
+    """Time spent in test functions does not choose a test module for generation."""
+    profile = {"tests.test_walk.test_wide_graph_visits_everything": FunctionTime(
+        "tests.test_walk.test_wide_graph_visits_everything", 1, 9.0, 9.0)}
+    assert "tests.test_walk" not in choose_generation_modules(index, profile, 5)
+
+
+def test_baseline_records_the_static_hot_spots(index: CodebaseIndex) -> None:
+    """The baseline run watches the hot-spot functions, in rank order, within the limit."""
+    names = [t.qualname for t in build_baseline_targets(index, 10)]
+    assert set(names) == {"graphs.walk.breadth_first", "graphs.cold.total"}
+    assert len(build_baseline_targets(index, 1)) == 1
+
+
+def test_commit_message_is_a_self_modification_message() -> None:
+    """The message names the modification, the session and the score, without a signature."""
+    suggestion = _suggestion("graphs.walk.breadth_first")
+    outcome = Outcome(suggestion, Decision(True, (), 1.4, 40.0),
+                      Evidence(ModificationType.PERFORMANCE, 1.0))
+    session = str(uuid.uuid4())
+    parsed = parse_commit_message(build_commit_message(outcome, session))
+    assert parsed.modification_id == str(suggestion.id)
+    assert parsed.title == "Use a deque"
+    assert parsed.trailer("Selfmod-Session") == session
+    assert parsed.trailer("Selfmod-Safety-Score") == "1.00"  # clamped to the 0..1 scale
+    assert parsed.trailer("Selfmod-Signature") is None
