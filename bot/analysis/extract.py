@@ -13,6 +13,7 @@ import builtins
 import codecs
 import inspect
 import io
+import operator
 import re
 import sys
 import tokenize
@@ -68,7 +69,20 @@ def _child_fields() -> dict[type, tuple[str, ...]]:
     return table
 
 
-_FIELDS = _child_fields()
+def _child_getters() -> dict[type, Any]:
+    """Map each node type with children to one field name, or a getter of several (in C)."""
+    return {t: names[0] if len(names) == 1 else operator.attrgetter(*names)
+            for t, names in _child_fields().items() if names}
+
+
+_CHILDREN = _child_getters()
+# Node types the body walk treats specially, by what it does with them.
+_BRANCH, _BOOL, _EXCEPT, _RAISE, _RETURN, _COMPARE, _AWAIT, _FSTRING, _NESTED, _SKIP = range(10)
+_SPECIAL = {ast.If: _BRANCH, ast.IfExp: _BRANCH, ast.match_case: _BRANCH, ast.BoolOp: _BOOL,
+            ast.ExceptHandler: _EXCEPT, ast.Raise: _RAISE, ast.Return: _RETURN,
+            ast.Compare: _COMPARE, ast.Await: _AWAIT, ast.JoinedStr: _FSTRING,
+            ast.FunctionDef: _NESTED, ast.AsyncFunctionDef: _NESTED, ast.ClassDef: _NESTED,
+            ast.Import: _SKIP, ast.ImportFrom: _SKIP}
 
 
 def extract_source(source: bytes, module: str, is_package: bool) -> tuple[Any, ...]:
@@ -479,7 +493,7 @@ class _BodyWalk:
 
     def run(self, body: list[ast.stmt]) -> None:
         """Walk the body once; the stack holds nodes and depth markers."""
-        owner, conv, fields = self.owner, self.owner.conv, _FIELDS
+        owner, conv, getters, special = self.owner, self.owner.conv, _CHILDREN, _SPECIAL
         loops, nested = self.loops, self.nested
         marker = _DEPTH_MARKER
         stack: list[Any] = list(reversed(body))
@@ -545,37 +559,44 @@ class _BodyWalk:
                     push(node.elt)
                 depth += count
                 continue
-            if t is ast.If or t is ast.IfExp:
-                complexity += 1
-            elif t is ast.BoolOp:
-                complexity += len(node.values) - 1
-            elif t is ast.ExceptHandler:
-                complexity += 1
-                conv["excepts"] += 1
-            elif t is ast.match_case:
-                complexity += 1
-            elif t is ast.Raise:
-                if node.exc is not None:
-                    conv["raises"] += 1
-            elif t is ast.Return:
-                self._return(node.value, returns)
-            elif t is ast.Compare:
-                self._compare(node)
-            elif t is ast.Await:
-                conv["awaits"] += 1
-            elif t is ast.JoinedStr:
-                extend(v.value for v in node.values if type(v) is ast.FormattedValue)
+            kind = special.get(t)
+            if kind is not None:
+                if kind == _BRANCH:
+                    complexity += 1
+                elif kind == _BOOL:
+                    complexity += len(node.values) - 1
+                elif kind == _EXCEPT:
+                    complexity += 1
+                    conv["excepts"] += 1
+                elif kind == _RAISE:
+                    if node.exc is not None:
+                        conv["raises"] += 1
+                elif kind == _RETURN:
+                    self._return(node.value, returns)
+                elif kind == _COMPARE:
+                    self._compare(node)
+                elif kind == _AWAIT:
+                    conv["awaits"] += 1
+                elif kind == _FSTRING:
+                    extend(v.value for v in node.values if type(v) is ast.FormattedValue)
+                    continue
+                elif kind == _NESTED:
+                    nested.append(node)
+                    continue
+                else:  # an import inside a function binds nothing we follow
+                    continue
+            children = getters.get(t)
+            if children is None:
                 continue
-            elif t in _DEF_TYPES or t is ast.ClassDef:
-                nested.append(node)
+            if type(children) is str:
+                value = getattr(node, children)
+                if value is not None:
+                    if type(value) is list:
+                        extend(value)
+                    else:
+                        push(value)
                 continue
-            elif t is ast.Import or t is ast.ImportFrom:
-                continue
-            names = fields.get(t)
-            if not names:
-                continue
-            for name in names:
-                value = getattr(node, name)
+            for value in children(node):
                 if value is None:
                     continue
                 if type(value) is list:
