@@ -19,7 +19,8 @@ def build_evidence_json(evidence: Evidence, tests: TestRun | None,
     return {
         "tests": None if tests is None else {
             "passed": tests.passed, "failed": list(evidence.failing_tests or ()),
-            "skipped": tests.skipped, "seconds": round(tests.wall_seconds, 3)},
+            "skipped": tests.skipped, "seconds": round(tests.wall_seconds, 3),
+            "scope": tests.scope},
         "behaviour": [{"function": c.function, "recorded_calls": c.recorded_calls,
                        "compared": c.compared, "mismatch": c.mismatch, "note": c.note}
                       for c in evidence.behaviour],
