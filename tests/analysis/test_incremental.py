@@ -1,0 +1,176 @@
+"""Tests of incremental linking: an index built from the cache equals a cold index of the tree."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.analysis.hotspots import rank_hot_spots
+from bot.analysis.index import build_index
+from bot.analysis.model import CodebaseIndex
+
+WriteTree = Callable[[dict[str, str | bytes]], Path]
+PROJECT = Path(__file__).parent / "fixtures" / "project"
+
+BASE = {
+    "pkg/__init__.py": "from pkg.util import helper\n__all__ = ['helper', 'Runner']\n"
+                       "from pkg.main import Runner\n",
+    "pkg/util.py": "def helper(x):\n    for i in x:\n        for j in i:\n            print(j)\n"
+                   "    return x\n\n\ndef other():\n    return 1\n\n\ndef lonely():\n    return 0\n",
+    "pkg/main.py": "from pkg import helper\nfrom pkg import util\n\n\nclass Base:\n"
+                   "    def go(self):\n        return helper([])\n\n\nclass Runner(Base):\n"
+                   "    def run(self, items):\n        for item in items:\n"
+                   "            self.go()\n            util.later()\n        return items.finish()\n"
+                   "\n    def finish(self):\n        return 0\n",
+    "tests/conftest.py": "import pytest\n\n\n@pytest.fixture\ndef runner():\n"
+                         "    from pkg.main import Runner\n    return Runner()\n",
+    "tests/test_main.py": "import unittest\nfrom pkg.main import Runner\nfrom pkg.util import other\n"
+                          "\n\ndef test_run(runner):\n    runner.run([])\n\n\n"
+                          "class Case(unittest.TestCase):\n    def setUp(self):\n"
+                          "        self.r = Runner()\n\n    def test_other(self):\n"
+                          "        other()\n",
+}
+
+# Each edit: files to write (None deletes), applied to BASE after a first, cached build.
+EDITS: dict[str, dict[str, str | None]] = {
+    "body_only": {"pkg/util.py": BASE["pkg/util.py"].replace("return 1", "return 2 + 1")},
+    "call_added_in_body": {"pkg/util.py": BASE["pkg/util.py"].replace("return 1", "return lonely()")},
+    "renamed_definition_others_import": {
+        "pkg/util.py": BASE["pkg/util.py"].replace("def helper(", "def helper2(")},
+    "new_definition_resolves_a_call": {
+        "pkg/util.py": BASE["pkg/util.py"] + "\n\ndef later():\n    return helper([])\n"},
+    "second_method_of_a_name": {
+        "pkg/extra.py": "class Other:\n    def finish(self):\n        return 1\n"},
+    "file_removed": {"tests/conftest.py": None},
+    "file_broken": {"pkg/util.py": "def helper(:\n"},
+    "base_class_stops_being_a_testcase": {
+        "tests/test_main.py": BASE["tests/test_main.py"].replace("unittest.TestCase", "object")},
+    "fixture_renamed": {
+        "tests/conftest.py": BASE["tests/conftest.py"].replace("def runner(", "def runner2(")},
+    "package_gains_init": {"tests/__init__.py": ""},
+    "star_import_added": {
+        "pkg/more.py": "from pkg.util import *\n\n\ndef use():\n    return other()\n",
+        "pkg/main.py": BASE["pkg/main.py"].replace("util.later()", "more.use()").replace(
+            "from pkg import util\n", "from pkg import util, more\n")},
+}
+
+# Files parsed again beyond the edited ones: a new __init__.py renames its folder's modules.
+RENAMED = {"package_gains_init": 2}
+
+
+def snapshot(index: CodebaseIndex) -> dict[str, Any]:
+    """Return every field and look-up of an index as plain data (timings left out)."""
+    functions = sorted(index.functions)
+    return {
+        "modules": {k: dataclasses.astuple(v) for k, v in index.modules.items()},
+        "classes": dict(index.classes), "functions": dict(index.functions),
+        "module_graph": dict(index.module_graph), "call_records": dict(index.call_records),
+        "resolution": dict(index.resolution),
+        "caller_records": {k: list(v) for k, v in index.caller_records.items()},
+        "tests": index.tests, "benchmarks": index.benchmarks, "tested": index.tested,
+        "benchmarked": index.benchmarked, "public_api": index.public_api,
+        "conventions": index.conventions, "problems": index.problems,
+        "files": (index.stats.files, index.stats.lines),
+        "fan_in": {f: index.fan_in(f) for f in functions},
+        "callers_of": {f: index.callers_of(f) for f in functions},
+        "tests_for": {f: index.tests_for(f) for f in functions},
+        "functions_in": {m.path: index.functions_in(m.path) for m in index.modules.values()},
+        "hot_spots": rank_hot_spots(index, 100),
+    }
+
+
+def _age(root: Path) -> None:
+    """Make the files look old, as files of a checkout are (not racily recent)."""
+    for path in root.rglob("*.py"):
+        os.utime(path, (1_600_000_000, 1_600_000_000))
+
+
+def _apply(root: Path, edit: dict[str, str | None]) -> None:
+    for rel, text in edit.items():
+        path = root / rel
+        if text is None:
+            path.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+
+
+def _compare(cold: dict[str, Any], warm: dict[str, Any]) -> list[str]:
+    return [name for name in cold if cold[name] != warm[name]]
+
+
+@pytest.mark.parametrize("name", sorted(EDITS))
+def test_incremental_index_equals_cold_index(name: str, write_tree: WriteTree,
+                                            tmp_path: Path) -> None:
+    """After an edit, the index built from the cache equals a cold index, field by field."""
+    root = write_tree(dict(BASE))
+    _age(root)
+    cache = tmp_path / "cache"
+    build_index(root, cache_dir=cache)
+    _apply(root, EDITS[name])
+    warm = build_index(root, cache_dir=cache)
+    cold = build_index(root)
+    assert _compare(snapshot(cold), snapshot(warm)) == []
+    changed = {rel for rel, text in EDITS[name].items() if text is not None}
+    assert warm.stats.parsed == len(changed) + RENAMED.get(name, 0)
+
+
+def test_edits_in_sequence_keep_the_cache_exact(write_tree: WriteTree, tmp_path: Path) -> None:
+    """Every edit applied one after another on one cache still matches a cold index."""
+    root = write_tree(dict(BASE))
+    _age(root)
+    cache = tmp_path / "cache"
+    build_index(root, cache_dir=cache)
+    for name in sorted(EDITS):
+        _apply(root, EDITS[name])
+        warm = build_index(root, cache_dir=cache)
+        assert _compare(snapshot(build_index(root)), snapshot(warm)) == [], name
+
+
+def test_renamed_definition_is_seen_by_its_importers(write_tree: WriteTree,
+                                                     tmp_path: Path) -> None:
+    """A call into a renamed function stops resolving although its file did not change."""
+    root = write_tree(dict(BASE))
+    _age(root)
+    cache = tmp_path / "cache"
+    before = build_index(root, cache_dir=cache)
+    assert before.fan_in("pkg.util.helper") == 1
+    _apply(root, EDITS["renamed_definition_others_import"])
+    after = build_index(root, cache_dir=cache)
+    assert after.stats.parsed == 1
+    assert after.fan_in("pkg.util.helper") == 0 and "pkg.util.helper2" in after.functions
+    targets = {s.expression: s.target for s in after.calls_from("pkg.main.Base.go")}
+    assert targets == {"helper": None}
+
+
+def test_fixture_project_edit_matches_cold(tmp_path: Path) -> None:
+    """On the shop fixture, rewriting a module used by tests and benchmarks matches cold."""
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT, root)
+    _age(root)
+    cache = tmp_path / "cache"
+    build_index(root, cache_dir=cache)
+    pricing = root / "src" / "shop" / "pricing.py"
+    pricing.write_text(pricing.read_text().replace("pair_bonus", "pair_reward"))
+    warm = build_index(root, cache_dir=cache)
+    assert warm.stats.parsed == 1
+    assert _compare(snapshot(build_index(root)), snapshot(warm)) == []
+
+
+def test_unchanged_tree_reuses_every_link(write_tree: WriteTree, tmp_path: Path) -> None:
+    """A second build of an unchanged tree neither parses nor rewrites the cache."""
+    root = write_tree(dict(BASE))
+    _age(root)
+    cache = tmp_path / "cache"
+    first = build_index(root, cache_dir=cache)
+    (blob,) = cache.iterdir()
+    written = blob.stat().st_mtime_ns
+    second = build_index(root, cache_dir=cache)
+    assert second.stats.parsed == 0 and blob.stat().st_mtime_ns == written
+    assert snapshot(first) == snapshot(second)
