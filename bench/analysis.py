@@ -1,14 +1,18 @@
 """Benchmark the analysis on the running Python's standard library, against ruff and bandit.
 
 Prints lines per second of a cold analysis (empty cache), the time of a re-analysis after 10
-files change, and the times of `ruff check` and `bandit -r` on the same tree.
-Usage: .venv/bin/python bench/analysis.py [--keep]
+files change (function bodies), and after one file renames a function other modules import,
+and the times of `ruff check` and `bandit -r` on the same tree. Every figure comes with the
+CPU time it took (this process and its workers) and the load average before it, because the
+machine is shared: wall time under load says little on its own.
+Usage: .venv/bin/python -P bench/analysis.py [--keep] [--rounds N]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -23,6 +27,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from bot.analysis.hotspots import rank_hot_spots
 from bot.analysis.index import build_index
+from bot.analysis.model import CodebaseIndex
 
 TOOL_TIMEOUT = 900
 
@@ -35,12 +40,32 @@ def _copy_stdlib(target: Path) -> Path:
     return tree
 
 
-def _analyse(tree: Path, cache: Path) -> tuple[float, object]:
-    """Time a full analysis: the index plus the hot-spot ranking (forces the call graph)."""
+def _cpu() -> float:
+    """Return the CPU seconds used so far by this process and its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _load() -> str:
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def _analyse(tree: Path, cache: Path) -> tuple[float, float, CodebaseIndex]:
+    """Time a full analysis: the index plus the hot-spot ranking (fan-in, tests reached)."""
+    cpu = _cpu()
     started = time.perf_counter()
     index = build_index(tree, cache_dir=cache)
     rank_hot_spots(index)
-    return time.perf_counter() - started, index
+    return time.perf_counter() - started, _cpu() - cpu, index
+
+
+def _rename_imported(tree: Path) -> str:
+    """Rename a function that other modules import (the table of names changes)."""
+    path = tree / "shlex.py"
+    path.write_text(path.read_text(encoding="utf-8").replace("def split(", "def split_words("),
+                    encoding="utf-8")
+    return "shlex.split -> shlex.split_words"
 
 
 def _change_files(tree: Path, count: int) -> list[Path]:
@@ -80,35 +105,59 @@ def main() -> int:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    parser.add_argument("--rounds", type=int, default=1, help="cold and incremental rounds")
+    parser.add_argument("--no-tools", action="store_true", help="skip ruff and bandit")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="selfmod-bench-"))
     try:
-        tree = _copy_stdlib(work)
-        # Age the copy: files changed within the last seconds are always re-hashed.
-        old = time.time() - 3600
-        for path in tree.rglob("*.py"):
-            os.utime(path, (old, old), follow_symlinks=False)
-        cache = work / "index-cache"
-        cold, index = _analyse(tree, cache)
-        stats = index.stats  # type: ignore[attr-defined]
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, tree {tree}")
-        print(f"files {stats.files}, lines {stats.lines}, functions "
-              f"{len(index.functions)}, skipped {len(index.problems)}")  # type: ignore[attr-defined]
-        print(f"cold analysis: {cold:.2f} s, {stats.lines / cold:,.0f} lines/s")
-        warm, _ = _analyse(tree, cache)
-        print(f"unchanged re-analysis: {warm:.2f} s")
-        changed = _change_files(tree, 10)
-        incremental, index = _analyse(tree, cache)
-        print(f"re-analysis after {len(changed)} files changed: {incremental:.2f} s "
-              f"(parsed {index.stats.parsed})")  # type: ignore[attr-defined]
-        venv_bin = Path(sys.executable).parent
-        ruff = [str(venv_bin / "ruff"), "check", "--no-cache", "--exit-zero", "."]
-        print(f"ruff check: {_time_tool(ruff, tree)}")
-        print(f"bandit -r: {_time_tool([str(venv_bin / 'bandit'), '-r', '-q', '.'], tree)}")
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, work folder {work}")
+        for round_ in range(1, args.rounds + 1):
+            tree = _copy_stdlib(work / f"round-{round_}")  # a fresh copy: edits start over
+            _round(tree, work / f"index-cache-{round_}", round_)
+        if not args.no_tools:
+            venv_bin = Path(sys.executable).parent
+            ruff = [str(venv_bin / "ruff"), "check", "--no-cache", "--exit-zero", "."]
+            print(f"ruff check: {_time_tool(ruff, tree)}  ({_load()})")
+            bandit = [str(venv_bin / "bandit"), "-r", "-q", "."]
+            print(f"bandit -r: {_time_tool(bandit, tree)}  ({_load()})")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _round(tree: Path, cache: Path, round_: int) -> None:
+    """Time a cold analysis, an unchanged one, and two incremental ones, on a fresh cache."""
+    _age(tree)
+    load = _load()
+    cold, cpu, index = _analyse(tree, cache)
+    stats = index.stats
+    print(f"[round {round_}] files {stats.files}, lines {stats.lines}, functions "
+          f"{len(index.functions)}, skipped {len(index.problems)}")
+    print(f"  cold analysis: {cold:.2f} s, {stats.lines / cold:,.0f} lines/s; CPU {cpu:.2f} s "
+          f"= {stats.lines / cpu:,.0f} lines per CPU-second  ({load})")
+    load = _load()
+    warm, cpu, _ = _analyse(tree, cache)
+    print(f"  unchanged re-analysis: {warm:.2f} s, CPU {cpu:.2f} s  ({load})")
+    changed = _change_files(tree, 10)
+    load = _load()
+    incremental, cpu, index = _analyse(tree, cache)
+    print(f"  re-analysis after {len(changed)} files changed: {incremental:.2f} s, CPU "
+          f"{cpu:.2f} s (parsed {index.stats.parsed}, relinked {index.stats.relinked})  "
+          f"({load})")
+    what = _rename_imported(tree)
+    load = _load()
+    renamed, cpu, index = _analyse(tree, cache)
+    print(f"  re-analysis after a rename others import ({what}): {renamed:.2f} s, CPU "
+          f"{cpu:.2f} s (parsed {index.stats.parsed}, relinked {index.stats.relinked})  "
+          f"({load})")
+
+
+def _age(tree: Path) -> None:
+    """Age the copy: files changed within the last seconds are always re-hashed."""
+    old = time.time() - 3600
+    for path in tree.rglob("*.py"):
+        os.utime(path, (old, old), follow_symlinks=False)
 
 
 if __name__ == "__main__":

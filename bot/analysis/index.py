@@ -26,6 +26,7 @@ from bot.analysis.model import (
     ProblemKind,
     PublicSymbol,
 )
+from bot.analysis.repoconfig import RepoConfig
 from bot.analysis.views import (
     ModuleStore,
     call_map,
@@ -37,7 +38,6 @@ from bot.analysis.views import (
     module_map,
     resolution_map,
 )
-from bot.analysis.repoconfig import RepoConfig
 from bot.errors import AnalysisError
 
 # Below this much work a process pool costs more than it saves.
@@ -244,7 +244,7 @@ def assemble_index(root: Path, linked: LinkResult, problems: list[Problem], *, p
         conventions=detect_conventions(root, [linked.conventions]),
         problems=tuple(sorted(problems, key=lambda p: (p.path, p.line))),
         stats=IndexStats(files, parsed, files - parsed, lines,
-                         round(time.perf_counter() - started, 4)),
+                         round(time.perf_counter() - started, 4), linked.relinked),
         fan_ins=linked.fan_in, hot_spot_candidates=tuple(hot))
 
 

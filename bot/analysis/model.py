@@ -215,6 +215,7 @@ class IndexStats:
     cached: int  # taken from the cache
     lines: int
     seconds: float
+    relinked: int = 0  # modules linked in this run (the rest reused from the cache)
 
 
 @dataclass(frozen=True)

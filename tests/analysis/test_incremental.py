@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from textwrap import dedent
 from typing import Any
 
 import pytest
@@ -19,28 +20,79 @@ WriteTree = Callable[[dict[str, str | bytes]], Path]
 PROJECT = Path(__file__).parent / "fixtures" / "project"
 
 BASE = {
-    "pkg/__init__.py": "from pkg.util import helper\n__all__ = ['helper', 'Runner']\n"
-                       "from pkg.main import Runner\n",
-    "pkg/util.py": "def helper(x):\n    for i in x:\n        for j in i:\n            print(j)\n"
-                   "    return x\n\n\ndef other():\n    return 1\n\n\ndef lonely():\n    return 0\n",
-    "pkg/main.py": "from pkg import helper\nfrom pkg import util\n\n\nclass Base:\n"
-                   "    def go(self):\n        return helper([])\n\n\nclass Runner(Base):\n"
-                   "    def run(self, items):\n        for item in items:\n"
-                   "            self.go()\n            util.later()\n        return items.finish()\n"
-                   "\n    def finish(self):\n        return 0\n",
-    "tests/conftest.py": "import pytest\n\n\n@pytest.fixture\ndef runner():\n"
-                         "    from pkg.main import Runner\n    return Runner()\n",
-    "tests/test_main.py": "import unittest\nfrom pkg.main import Runner\nfrom pkg.util import other\n"
-                          "\n\ndef test_run(runner):\n    runner.run([])\n\n\n"
-                          "class Case(unittest.TestCase):\n    def setUp(self):\n"
-                          "        self.r = Runner()\n\n    def test_other(self):\n"
-                          "        other()\n",
+    "pkg/__init__.py": dedent("""\
+        from pkg.util import helper
+        __all__ = ['helper', 'Runner']
+        from pkg.main import Runner
+        """),
+    "pkg/util.py": dedent("""\
+        def helper(x):
+            for i in x:
+                for j in i:
+                    print(j)
+            return x
+
+
+        def other():
+            return 1
+
+
+        def lonely():
+            return 0
+        """),
+    "pkg/main.py": dedent("""\
+        from pkg import helper
+        from pkg import util
+
+
+        class Base:
+            def go(self):
+                return helper([])
+
+
+        class Runner(Base):
+            def run(self, items):
+                for item in items:
+                    self.go()
+                    util.later()
+                return items.finish()
+
+            def finish(self):
+                return 0
+        """),
+    "tests/conftest.py": dedent("""\
+        import pytest
+
+
+        @pytest.fixture
+        def runner():
+            from pkg.main import Runner
+            return Runner()
+        """),
+    "tests/test_main.py": dedent("""\
+        import unittest
+        from pkg.main import Runner
+        from pkg.util import other
+
+
+        def test_run(runner):
+            runner.run([])
+
+
+        class Case(unittest.TestCase):
+            def setUp(self):
+                self.r = Runner()
+
+            def test_other(self):
+                other()
+        """),
 }
 
 # Each edit: files to write (None deletes), applied to BASE after a first, cached build.
 EDITS: dict[str, dict[str, str | None]] = {
-    "body_only": {"pkg/util.py": BASE["pkg/util.py"].replace("return 1", "return 2 + 1")},
-    "call_added_in_body": {"pkg/util.py": BASE["pkg/util.py"].replace("return 1", "return lonely()")},
+    "body_only": {"pkg/util.py": BASE["pkg/util.py"].replace("return 1\n", "return 2 + 1\n")},
+    "call_added_in_body": {
+        "pkg/util.py": BASE["pkg/util.py"].replace("return 1\n", "return lonely()\n")},
     "renamed_definition_others_import": {
         "pkg/util.py": BASE["pkg/util.py"].replace("def helper(", "def helper2(")},
     "new_definition_resolves_a_call": {
