@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.github.router import build_router
 from bot.settings import Settings
@@ -69,6 +72,69 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
             await engine.dispose()
 
     asyncio.run(check())
-    web.run_app(create_app(settings), host=args.host, port=args.port, print=None,
-                shutdown_timeout=settings.shutdown_grace_seconds)
+    asyncio.run(serve(create_app(settings), args.host, args.port,
+                      grace=settings.shutdown_grace_seconds))
     return 0
+
+
+async def serve(app: web.Application, host: str, port: int, *, grace: float) -> None:
+    """Serve until SIGTERM or SIGINT, then stop listening and drain requests in flight."""
+    in_flight = _track_requests(app)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=grace)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("serving on %s:%d", host, port)
+    try:
+        await stop.wait()
+        # New connections go elsewhere at once; requests already read finish first.
+        await site.stop()
+        log.info("stopping: draining %d request(s) in flight", in_flight.count)
+        await in_flight.drained(grace)
+    finally:
+        await runner.cleanup()
+
+
+class _InFlight:
+    """Counts the requests being handled, to wait for the last one at shutdown."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def drained(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+
+def _track_requests(app: web.Application) -> _InFlight:
+    in_flight = _InFlight()
+
+    @web.middleware
+    async def track(request: web.Request, handler: Handler) -> web.StreamResponse:
+        in_flight.enter()
+        try:
+            response = await handler(request)
+            # Send the whole answer before the drain may end and the connection close.
+            await response.prepare(request)
+            await response.write_eof()
+            return response
+        finally:
+            in_flight.leave()
+
+    app.middlewares.append(track)
+    return in_flight

@@ -80,12 +80,12 @@ async def test_webhooks_are_counted_by_event_and_outcome(aiohttp_client: Any,
     delivery = str(uuid.uuid4())
     headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": delivery,
                "X-Hub-Signature-256": build_signature(body, SECRET)}
-    before = _samples((await (await client.get("/metrics")).text()))
+    before = _samples(await (await client.get("/metrics")).text())
     for _ in range(2):
         assert (await client.post("/webhook", data=body, headers=headers)).status == 200
     unsigned = {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64}
     assert (await client.post("/webhook", data=body, headers=unsigned)).status == 401
-    after = _samples((await (await client.get("/metrics")).text()))
+    after = _samples(await (await client.get("/metrics")).text())
 
     def grew(outcome: str) -> float:
         key = ("selfmod_webhooks_total", (("event", "ping"), ("outcome", outcome)))
