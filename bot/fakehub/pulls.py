@@ -30,12 +30,20 @@ async def create_pull(request: web.Request) -> web.Response:
 
 @routes.get(REPO + "/pulls")
 async def list_pulls(request: web.Request) -> web.Response:
-    """GET pull requests (state=open by default)."""
+    """GET pull requests: state (open), sort (created) and direction (desc), paginated."""
     hub, repo = request.app[HUB], _repo(request)
     state = request.query.get("state", "open")
+    sort = request.query.get("sort", "created")
+    if sort not in ("created", "updated") or request.query.get("direction") not in (
+            None, "asc", "desc"):
+        return _error(422, "sort must be created or updated, direction asc or desc")
     pulls = [p for p in hub.state.issues[repo.full_name.lower()].values()
              if p.is_pull and (state == "all" or p.state == state)]
-    return web.json_response([hub.shapes.pull(repo, p) for p in pulls])
+    # As on GitHub: newest first unless asked otherwise; equal times keep number order.
+    descending = request.query.get("direction", "desc") == "desc"
+    pulls.sort(key=lambda p: ((p.closed_at or p.created_at) if sort == "updated"
+                              else p.created_at, p.number), reverse=descending)
+    return hub.paginate(request, [hub.shapes.pull(repo, p) for p in pulls])
 
 
 @routes.get(REPO + "/pulls/{number}")

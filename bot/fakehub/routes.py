@@ -38,7 +38,9 @@ async def rest_middleware(request: web.Request, handler: Handler) -> web.StreamR
             body = json.loads(raw) if raw else None
         except (UnicodeDecodeError, json.JSONDecodeError):
             return _error(400, "Problems parsing JSON")
-    hub.log_request(request.method, path, body)
+    # The log keeps the path as sent (`%2F` inside a segment stays encoded), which is what
+    # GitHub routes on and what the contract is checked against.
+    hub.log_request(request.method, request.raw_path.split("?", 1)[0], body)
     request["json"] = body
     fault = hub.state.take_fault(request.method, path)
     if fault is not None:

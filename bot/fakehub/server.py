@@ -18,6 +18,7 @@ import aiohttp
 import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
+from yarl import URL
 
 from bot.fakehub import git as gitops
 from bot.fakehub.shapes import Shapes, iso
@@ -184,6 +185,30 @@ class FakeHub:
         pull.state, pull.closed_at = "closed", datetime.now(UTC)
         await self.send(repo, "pull_request", sender=user, action="closed",
                         number=number, pull_request=self.shapes.pull(repo, pull))
+
+    async def reopen(self, repo: Repo, number: int, user: str) -> None:
+        """Reopen a closed, unmerged pull request and send `pull_request` reopened."""
+        pull = self.issue(repo, number)
+        if pull.merged or pull.state != "closed":
+            raise ValueError("only a closed, unmerged pull request can be reopened")
+        pull.state, pull.closed_at = "open", None
+        await self.send(repo, "pull_request", sender=user, action="reopened",
+                        number=number, pull_request=self.shapes.pull(repo, pull))
+
+    def paginate(self, request: web.Request, items: list[Any]) -> web.Response:
+        """Answer one page of a list (per_page, page) with GitHub's Link header."""
+        try:
+            per_page = min(max(int(request.query.get("per_page", "30")), 1), 100)
+            page = max(int(request.query.get("page", "1")), 1)
+        except ValueError:
+            return _error(422, "per_page and page must be numbers")
+        headers = {}
+        if page * per_page < len(items):
+            query = {**request.query, "per_page": str(per_page), "page": str(page + 1)}
+            url = URL(self.base_url + request.path).with_query(query)
+            headers["Link"] = f'<{url}>; rel="next"'
+        return web.json_response(items[(page - 1) * per_page: page * per_page],
+                                 headers=headers)
 
     async def review(self, repo: Repo, number: int, user: str, state: str,
                      body: str | None = None) -> None:

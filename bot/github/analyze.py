@@ -22,18 +22,13 @@ from bot.errors import GitError, GitHubError, PermanentJobError, SelfmodError
 from bot.github.auth import GitHubApp
 from bot.github.dashboard import Dashboard
 from bot.github.gitdata import Change, RepoRef
-from bot.github.limits import (
-    Candidate,
-    ProposalLimits,
-    Verdict,
-    build_stale_comment,
-    is_stale,
-    plan_proposals,
-)
+from bot.github.limits import Candidate, ProposalLimits, Verdict, plan_proposals
+from bot.github.pacing import load_history
 from bot.github.proposal import ProposalFacts, build_facts, build_fingerprint
 from bot.github.publish import Published, list_open_self_mod_pulls, publish_proposal
 from bot.github.replies import ReplyTo, build_failure_reply, post_comment
 from bot.github.router import bot_login
+from bot.github.stale import close_stale_pulls
 from bot.settings import Settings
 from bot.store.db import create_sessionmaker
 from bot.store.models import CodeModification, ModificationSession, SuggestionStatus
@@ -48,7 +43,6 @@ log = logging.getLogger(__name__)
 
 # Runs the engine's pipeline on a checked-out commit and returns its report (run JSON).
 EngineRun = Callable[[Path], Awaitable[Mapping[str, Any]]]
-REPO_PATH = "/repos/{owner}/{repo}"
 
 
 @dataclass(frozen=True)
@@ -63,6 +57,7 @@ class AnalyzeRequest:
     commit_sha: str | None
     trigger: str
     reply_to: ReplyTo | None
+    repository_url: str | None = None
 
     @classmethod
     def parse(cls, payload: Mapping[str, Any]) -> AnalyzeRequest:
@@ -73,9 +68,16 @@ class AnalyzeRequest:
                        str(payload["default_branch"]),
                        str(payload["commit_sha"]) if payload.get("commit_sha") else None,
                        str(payload.get("trigger") or "push"),
-                       ReplyTo.parse(payload.get("reply_to")))
+                       ReplyTo.parse(payload.get("reply_to")),
+                       str(payload["repository_url"]) if payload.get("repository_url")
+                       else None)
         except (KeyError, TypeError, ValueError) as exc:
             raise PermanentJobError(f"bad analyze_repository payload: {exc!r}") from None
+
+    @property
+    def where(self) -> RepoRef:
+        """Return the repository as the API calls name it."""
+        return RepoRef.parse(self.full_name, self.default_branch, self.repository_url)
 
 
 class AnalyzeRepositoryJob:
@@ -105,7 +107,7 @@ class AnalyzeRepositoryJob:
                 # Each session re-reads the dashboard's ticks and rewrites it (learning's view).
                 result["dashboard"] = await Dashboard(
                     self._sessions, self._key, bot_login=self._bot_login).sync(
-                    gh, RepoRef.parse(request.full_name, request.default_branch),
+                    gh, request.where,
                     request.repository_id, now=self._clock())
             except (SelfmodError, gidgethub.HTTPException, OSError) as exc:
                 if request.reply_to is not None:
@@ -119,8 +121,10 @@ class AnalyzeRepositoryJob:
 
     async def _run(self, http: aiohttp.ClientSession, gh: GitHubAPI,
                    request: AnalyzeRequest) -> dict[str, Any]:
-        where = RepoRef.parse(request.full_name, request.default_branch)
-        closed = await self.close_stale(gh, where)
+        where = request.where
+        closed = await close_stale_pulls(gh, self._sessions,
+                                         await list_open_self_mod_pulls(gh, where),
+                                         now=self._clock(), max_age=self._stale_after)
         token = await self._app.installation_token(http, request.installation_id)
         checkout = await self._workspaces.async_sync(
             request.full_name, request.clone_url, request.commit_sha or request.default_branch,
@@ -129,8 +133,9 @@ class AnalyzeRepositoryJob:
         report = await self._engine(_work_tree(checkout.repo))
         await self._adopt_session(report, request)
         approved = [s for s in report.get("suggestions") or [] if s.get("status") == "approved"]
-        published, verdicts = await self._propose(gh, where, checkout.repo, checkout.commit,
-                                                  config, approved, report)
+        published, verdicts = await self._propose(gh, where, request.repository_id,
+                                                  checkout.repo, checkout.commit, config,
+                                                  approved, report)
         return {"commit": checkout.commit, "session_id": report.get("session_id"),
                 "status": report.get("status"), "reason": report.get("reason"),
                 "suggestions": len(report.get("suggestions") or []),
@@ -142,17 +147,17 @@ class AnalyzeRepositoryJob:
                              "reason": v.reason.value if v.reason else "failed",
                              "detail": v.detail} for v in verdicts if not v.propose]}
 
-    async def _propose(self, gh: GitHubAPI, where: RepoRef, repo: Repo, analysed: str,
-                       config: RepoConfig, approved: Sequence[Mapping[str, Any]],
+    async def _propose(self, gh: GitHubAPI, where: RepoRef, repository_id: int, repo: Repo,
+                       analysed: str, config: RepoConfig, approved: Sequence[Mapping[str, Any]],
                        report: Mapping[str, Any]) -> tuple[list[Published], list[Verdict]]:
         rows = await self._rows([str(s["id"]) for s in approved])
         candidates = [Candidate(str(s["id"]), build_fingerprint(rows[str(s["id"])].diff or ""))
                       for s in approved if str(s["id"]) in rows]
-        open_pulls = [p for p in await list_open_self_mod_pulls(gh, where)
-                      if not str(p["head"]["ref"]).endswith("-revert")]
-        blocked, recent = await self._history(where, report)
-        verdicts = plan_proposals(candidates, open_count=len(open_pulls), recent_count=recent,
-                                  blocked=blocked,
+        history = await load_history(gh, where, self._sessions, repository_id,
+                                     await list_open_self_mod_pulls(gh, where),
+                                     now=self._clock())
+        verdicts = plan_proposals(candidates, open_count=history.open_count,
+                                  recent_count=history.recent_count, blocked=history.blocked,
                                   limits=ProposalLimits(config.max_open_pull_requests,
                                                         self._per_hour))
         published = []
@@ -195,23 +200,6 @@ class AnalyzeRepositoryJob:
                                       bot_login=self._bot_login, extra_labels=extra,
                                       expected_tree=tree_of(git, repo, str(local)))
 
-    async def close_stale(self, gh: GitHubAPI, where: RepoRef) -> list[int]:
-        """Close self-mod pull requests older than the configured age, with a comment."""
-        now = self._clock()
-        closed = []
-        for pull in await list_open_self_mod_pulls(gh, where):
-            created = _parse_time(pull.get("created_at"))
-            if created is None or not is_stale(created, now, self._stale_after):
-                continue
-            number = int(pull["number"])
-            await gh.post(REPO_PATH + "/issues/{issue_number}/comments",
-                          where.args(issue_number=number),
-                          data={"body": build_stale_comment(now - created, self._stale_after)})
-            await gh.patch(REPO_PATH + "/pulls/{pull_number}", where.args(pull_number=number),
-                           data={"state": "closed"})
-            closed.append(number)
-        return closed
-
     async def _rows(self, ids: Sequence[str]) -> dict[str, CodeModification]:
         if not ids:
             return {}
@@ -219,30 +207,6 @@ class AnalyzeRepositoryJob:
             found = (await session.execute(select(CodeModification).where(
                 CodeModification.id.in_([uuid.UUID(i) for i in ids])))).scalars().all()
         return {str(row.id): row for row in found}
-
-    async def _history(self, where: RepoRef,
-                       report: Mapping[str, Any]) -> tuple[set[str], int]:
-        """Return fingerprints of open and closed-unmerged proposals, and this hour's count."""
-        repository_id = await self._repository_id(report)
-        since = self._clock() - timedelta(hours=1)
-        proposed = (select(CodeModification.diff, CodeModification.status,
-                           CodeModification.created_at)
-                    .join(ModificationSession,
-                          CodeModification.session_id == ModificationSession.id)
-                    .where(ModificationSession.repository_id == repository_id,
-                           CodeModification.pull_request_number.is_not(None)))
-        async with self._sessions() as session:
-            rows = (await session.execute(proposed)).all()
-        blocked = {build_fingerprint(diff or "") for diff, status, _ in rows
-                   if status in (SuggestionStatus.PROPOSED.value, SuggestionStatus.REJECTED.value)}
-        recent = sum(1 for _, _, created in rows if created is not None and created >= since)
-        return blocked, recent
-
-    async def _repository_id(self, report: Mapping[str, Any]) -> int | None:
-        async with self._sessions() as session:
-            value = await session.scalar(select(ModificationSession.repository_id).where(
-                ModificationSession.id == uuid.UUID(str(report["session_id"]))))
-        return int(value) if value is not None else None
 
     async def _adopt_session(self, report: Mapping[str, Any], request: AnalyzeRequest) -> None:
         """Mark the engine's session as this repository's, started by this trigger."""
@@ -288,17 +252,6 @@ def _work_tree(repo: Repo) -> Path:
     if repo.work_tree is None:
         raise GitError("the workspace has no work tree")
     return repo.work_tree
-
-
-def _parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    # The database and the clock use naive UTC.
-    return moment.replace(tzinfo=None) - (moment.utcoffset() or timedelta(0))
 
 
 def build_analyze_job(settings: Settings, engine: AsyncEngine, *, workspaces: Workspaces,

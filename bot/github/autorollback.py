@@ -44,7 +44,8 @@ async def check_suite_completed(event: sansio.Event, ctx: EventContext) -> None:
     payload = {
         "modification_id": str(modification.id), "repository_id": repository["id"],
         "installation_id": (event.data.get("installation") or {}).get("id"),
-        "full_name": repository["full_name"], "reason": build_rollback_reason(event.data),
+        "full_name": repository["full_name"], "repository_url": repository.get("url"),
+        "reason": build_rollback_reason(event.data),
         "automatic": True, "requested_by": None, "delivery_id": ctx.delivery_id,
         "reply_to": None,
     }

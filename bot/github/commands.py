@@ -105,28 +105,41 @@ def build_refusal(login: str, permission: str) -> str:
 
 @dataclass(frozen=True)
 class _Where:
-    """The comment a command came from, and the names to reach it with."""
+    """The comment a command came from, its names, and the payload's URLs to reach it."""
 
     owner: str
     repo: str
     issue_number: int
     comment_id: int
+    repository_url: str | None = None
+    comments_url: str | None = None
+    comment_url: str | None = None
 
-    def reply_to(self) -> dict[str, Any]:
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> _Where:
+        """Read the comment's place from an `issue_comment` payload."""
+        repository, issue, comment = data["repository"], data["issue"], data["comment"]
+        return cls(repository["owner"]["login"], repository["name"], issue["number"],
+                   comment["id"], repository.get("url"), issue.get("comments_url"),
+                   comment.get("url"))
+
+    def vars(self) -> dict[str, Any]:
         return {"owner": self.owner, "repo": self.repo, "issue_number": self.issue_number,
                 "comment_id": self.comment_id}
+
+    def reply_to(self) -> dict[str, Any]:
+        return {**self.vars(), "comments_url": self.comments_url}
 
 
 async def reply(gh: GitHubAPI, where: _Where, body: str) -> None:
     """Post a comment on the issue or pull request the command came from."""
-    await gh.post(COMMENTS_URL, {"owner": where.owner, "repo": where.repo,
-                                 "issue_number": where.issue_number}, data={"body": body})
+    await gh.post(where.comments_url or COMMENTS_URL, where.vars(), data={"body": body})
 
 
 async def react(gh: GitHubAPI, where: _Where, content: str) -> None:
     """Put a reaction on the command's comment."""
-    await gh.post(REACTIONS_URL, {"owner": where.owner, "repo": where.repo,
-                                  "comment_id": where.comment_id}, data={"content": content})
+    url = where.comment_url + "/reactions" if where.comment_url else REACTIONS_URL
+    await gh.post(url, where.vars(), data={"content": content})
 
 
 @router.register("issue_comment", action="created")
@@ -139,12 +152,10 @@ async def issue_comment_created(event: sansio.Event, ctx: EventContext) -> None:
     parsed = parse_command(comment.get("body") or "")
     if parsed is None:
         return
-    repository = event.data["repository"]
-    where = _Where(repository["owner"]["login"], repository["name"],
-                   event.data["issue"]["number"], comment["id"])
+    where = _Where.of(event.data)
     gh = await ctx.github()
     permission = await ctx.permissions.permission(gh, where.owner, where.repo, user["login"],
-                                                  now=ctx.now)
+                                                  now=ctx.now, url=where.repository_url)
     if not is_writer(permission):
         await reply(gh, where, build_refusal(user["login"], permission))
         return
@@ -170,7 +181,7 @@ async def _enqueue_analysis(data: Mapping[str, Any], ctx: EventContext, where: _
     payload = {
         "installation_id": (data.get("installation") or {}).get("id"),
         "repository_id": repository["id"], "full_name": repository["full_name"],
-        "clone_url": repository.get("clone_url"),
+        "repository_url": repository.get("url"), "clone_url": repository.get("clone_url"),
         "default_branch": repository.get("default_branch"), "commit_sha": None,
         "trigger": "comment", "delivery_id": ctx.delivery_id, "reply_to": where.reply_to(),
     }
@@ -258,7 +269,8 @@ async def _enqueue_rollback(data: Mapping[str, Any], ctx: EventContext, gh: GitH
     payload = {
         "modification_id": str(modification.id), "repository_id": repository["id"],
         "installation_id": (data.get("installation") or {}).get("id"),
-        "full_name": repository["full_name"], "reason": reason, "automatic": False,
+        "full_name": repository["full_name"], "repository_url": repository.get("url"),
+        "reason": reason, "automatic": False,
         "requested_by": login, "delivery_id": ctx.delivery_id, "reply_to": where.reply_to(),
     }
     # Keyed by delivery: after a failed rollback, commenting again is how the user retries.

@@ -13,12 +13,13 @@ from bot.github.permissions import PermissionCache
 from bot.store.queue import JobQueue
 
 # Job kinds the GitHub side enqueues; their handlers belong to the engine and vcs issues.
-# analyze_repository payload: installation_id, repository_id, full_name, clone_url,
-#   default_branch, commit_sha, trigger ("push" | "comment"), delivery_id, reply_to.
+# analyze_repository payload: installation_id, repository_id, full_name, repository_url,
+#   clone_url, default_branch, commit_sha, trigger ("push" | "comment"), delivery_id, reply_to.
 # rollback_modification payload: modification_id, repository_id, installation_id, full_name,
-#   reason, automatic, requested_by, delivery_id, reply_to.
-# reply_to (or None): {"owner", "repo", "issue_number", "comment_id"}: where the job
-#   posts its "done" reply to the command that asked for it.
+#   repository_url, reason, automatic, requested_by, delivery_id, reply_to.
+# repository_url is the payload's `repository.url`: API calls go under it.
+# reply_to (or None): {"owner", "repo", "issue_number", "comment_id", "comments_url"}: where
+#   the job posts its "done" reply to the command that asked for it.
 ANALYZE_JOB = "analyze_repository"
 ROLLBACK_JOB = "rollback_modification"
 

@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.store.models import CodeModification, Feedback, ModificationSession
 
 BRANCH_PREFIX = "self-mod/"
+# A proposal the app closed because it waited too long: not a reviewer's no, so the same
+# change may be proposed again. (A status beside SuggestionStatus's, which the store owns.)
+EXPIRED_STATUS = "expired"
 REVERT_SUFFIX = "-revert"
 
 
@@ -84,3 +87,12 @@ async def update_modification(sessions: async_sessionmaker[AsyncSession],
         if feedback is not None:
             session.add(Feedback(modification_id=modification_id, **feedback))
         return True
+
+
+async def modification_status(sessions: async_sessionmaker[AsyncSession],
+                              modification_id: uuid.UUID) -> str | None:
+    """Return a modification's status, or None when there is no such modification."""
+    async with sessions() as session:
+        status = await session.scalar(select(CodeModification.status).where(
+            CodeModification.id == modification_id))
+    return str(status) if status is not None else None

@@ -11,7 +11,13 @@ from gidgethub import sansio
 from gidgethub.routing import Router
 
 from bot.github.context import EventContext
-from bot.github.modifications import SelfModBranch, parse_branch, update_modification
+from bot.github.modifications import (
+    EXPIRED_STATUS,
+    SelfModBranch,
+    modification_status,
+    parse_branch,
+    update_modification,
+)
 from bot.store.models import SuggestionStatus
 
 router = Router()
@@ -26,13 +32,19 @@ class CloseOutcome:
     category: str
 
 
-def decide_close_outcome(branch: SelfModBranch, *, merged: bool) -> CloseOutcome | None:
-    """Map (branch kind, merged) to the modification's new status and the feedback it gives."""
+def decide_close_outcome(branch: SelfModBranch, *, merged: bool,
+                         expired: bool = False) -> CloseOutcome | None:
+    """Map (branch kind, merged) to the modification's new status and the feedback it gives.
+
+    `expired`: the app itself closed the proposal for age, which is nobody's no.
+    """
     if branch.is_revert:
         # An unmerged revert leaves the modification applied.
         return CloseOutcome(SuggestionStatus.ROLLED_BACK, -1, "rolled_back") if merged else None
     if merged:
         return CloseOutcome(SuggestionStatus.APPLIED, 1, "merged")
+    if expired:
+        return None
     return CloseOutcome(SuggestionStatus.REJECTED, -1, "closed_unmerged")
 
 
@@ -57,7 +69,10 @@ async def pull_request_closed(event: sansio.Event, ctx: EventContext) -> None:
     branch = parse_branch(pr["head"]["ref"])
     if branch is None:
         return
-    outcome = decide_close_outcome(branch, merged=bool(pr.get("merged")))
+    merged = bool(pr.get("merged"))
+    expired = not merged and await modification_status(
+        ctx.sessions, branch.modification_id) == EXPIRED_STATUS
+    outcome = decide_close_outcome(branch, merged=merged, expired=expired)
     if outcome is None:
         return
     feedback = {"repository_id": event.data["repository"]["id"], "source": "pull_request",
@@ -65,3 +80,14 @@ async def pull_request_closed(event: sansio.Event, ctx: EventContext) -> None:
                 "author": (event.data.get("sender") or {}).get("login"), "body": None}
     await update_modification(ctx.sessions, branch.modification_id, feedback,
                               **build_status_values(outcome, pr, ctx.now))
+
+
+@router.register("pull_request", action="reopened")
+async def pull_request_reopened(event: sansio.Event, ctx: EventContext) -> None:
+    """A person reopened an expired self-mod pull request: it is a proposal again."""
+    branch = parse_branch(event.data["pull_request"]["head"]["ref"])
+    if branch is None or branch.is_revert:
+        return
+    if await modification_status(ctx.sessions, branch.modification_id) == EXPIRED_STATUS:
+        await update_modification(ctx.sessions, branch.modification_id, None,
+                                  status=SuggestionStatus.PROPOSED.value)

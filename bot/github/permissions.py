@@ -23,13 +23,17 @@ class PermissionCache:
         self._entries: dict[tuple[str, str, str], tuple[str, datetime]] = {}
 
     async def permission(self, gh: GitHubAPI, owner: str, repo: str, username: str, *,
-                         now: datetime) -> str:
-        """Return the user's role on the repository: admin, maintain, write, triage, read, none."""
+                         now: datetime, url: str | None = None) -> str:
+        """Return the user's role on the repository: admin, maintain, write, triage, read, none.
+
+        `url` is the payload's repository URL, where the question is asked.
+        """
         key = (owner.lower(), repo.lower(), username.lower())
         cached = self._entries.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
-        answer = await gh.getitem("/repos/{owner}/{repo}/collaborators/{username}/permission",
+        answer = await gh.getitem((url or "/repos/{owner}/{repo}")
+                                  + "/collaborators/{username}/permission",
                                   {"owner": owner, "repo": repo, "username": username})
         # `permission` folds maintain into write and triage into read; `role_name` does not.
         permission = str(answer.get("role_name") or answer.get("permission") or "none")

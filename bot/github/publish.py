@@ -10,7 +10,6 @@ from gidgethub.abc import GitHubAPI
 
 from bot.errors import GitHubError
 from bot.github.gitdata import (
-    REPO,
     Change,
     RepoRef,
     branch_head,
@@ -62,7 +61,7 @@ async def choose_base(gh: GitHubAPI, where: RepoRef, analysed: str,
     head = await branch_head(gh, where, where.default_branch)
     if head is None or head == analysed:
         return analysed
-    comparison = await gh.getitem(REPO + "/compare/{basehead}",
+    comparison = await gh.getitem(where.api("/compare/{basehead}"),
                                   where.args(basehead=f"{analysed}...{head}"))
     moved = {f["filename"] for f in comparison.get("files") or []} & set(paths)
     if moved:
@@ -86,9 +85,10 @@ async def publish_proposal(gh: GitHubAPI, where: RepoRef, key: SigningKey,
     branch = build_branch_name(facts.modification_id)
     await point_branch(gh, where, branch, commit, bot_login=bot_login)
     pull = await open_pull(gh, where, branch, build_title(facts), build_body(facts))
-    await gh.post(REPO + "/issues/{issue_number}/labels", where.args(issue_number=pull["number"]),
+    await gh.post(where.api("/issues/{issue_number}/labels"),
+                  where.args(issue_number=pull["number"]),
                   data={"labels": build_labels(facts, extra_labels)})
-    await gh.post(REPO + "/check-runs", where.args(), data={
+    await gh.post(where.api("/check-runs"), where.args(), data={
         "name": CHECK_NAME, "head_sha": commit, "status": "completed",
         "conclusion": "success" if facts.safety_score >= 0.7 else "neutral",
         "output": build_check_output(facts)})
@@ -99,12 +99,12 @@ async def publish_proposal(gh: GitHubAPI, where: RepoRef, key: SigningKey,
 async def open_pull(gh: GitHubAPI, where: RepoRef, branch: str, title: str,
                     body: str) -> dict[str, Any]:
     """Open a pull request from branch, or return the one already open from it."""
-    async for pull in gh.getiter(REPO + "/pulls{?state,head,per_page}",
+    async for pull in gh.getiter(where.api("/pulls{?state,head,per_page}"),
                                  where.args(state="open", head=f"{where.owner}:{branch}",
                                             per_page=100)):
         if pull["head"]["ref"] == branch:
             return dict(pull)
-    created: dict[str, Any] = await gh.post(REPO + "/pulls", where.args(), data={
+    created: dict[str, Any] = await gh.post(where.api("/pulls"), where.args(), data={
         "title": title, "head": branch, "base": where.default_branch, "body": body})
     return created
 
@@ -112,7 +112,7 @@ async def open_pull(gh: GitHubAPI, where: RepoRef, branch: str, title: str,
 async def list_open_self_mod_pulls(gh: GitHubAPI, where: RepoRef) -> list[dict[str, Any]]:
     """Return the open pull requests from `self-mod/` branches (reverts included)."""
     found = []
-    async for pull in gh.getiter(REPO + "/pulls{?state,per_page}",
+    async for pull in gh.getiter(where.api("/pulls{?state,per_page}"),
                                  where.args(state="open", per_page=100)):
         if str(pull["head"]["ref"]).startswith("self-mod/"):
             found.append(dict(pull))

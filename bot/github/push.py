@@ -40,7 +40,7 @@ def build_analyze_payload(data: Mapping[str, Any], delivery_id: str) -> dict[str
     return {
         "installation_id": (data.get("installation") or {}).get("id"),
         "repository_id": repository["id"], "full_name": repository["full_name"],
-        "clone_url": repository.get("clone_url"),
+        "repository_url": repository.get("url"), "clone_url": repository.get("clone_url"),
         "default_branch": repository.get("default_branch"),
         "commit_sha": data["after"], "trigger": "push", "delivery_id": delivery_id,
         "reply_to": None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gidgethub.abc import GitHubAPI
@@ -19,19 +19,24 @@ class ReplyTo:
     owner: str
     repo: str
     issue_number: int
+    # The payload's `issue.comments_url`; two replies to one issue are equal without it.
+    comments_url: str | None = field(default=None, compare=False)
 
     @classmethod
     def parse(cls, data: Mapping[str, Any] | None) -> ReplyTo | None:
         """Read `reply_to` from a job payload; None when nobody waits for a reply."""
         if not data:
             return None
-        return cls(str(data["owner"]), str(data["repo"]), int(data["issue_number"]))
+        url = data.get("comments_url")
+        return cls(str(data["owner"]), str(data["repo"]), int(data["issue_number"]),
+                   str(url) if url else None)
 
 
 async def post_comment(gh: GitHubAPI, where: ReplyTo, body: str) -> None:
     """Post a comment on the issue or pull request."""
-    await gh.post(COMMENTS_URL, {"owner": where.owner, "repo": where.repo,
-                                 "issue_number": where.issue_number}, data={"body": body})
+    await gh.post(where.comments_url or COMMENTS_URL, {
+        "owner": where.owner, "repo": where.repo, "issue_number": where.issue_number},
+        data={"body": body})
 
 
 def build_failure_reply(what: str, error: BaseException, *, retry: str, final: bool) -> str:

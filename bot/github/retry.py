@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 from gidgethub.aiohttp import GitHubAPI
 
+from bot.errors import PermanentJobError
 from bot.metrics import process_metrics
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,16 @@ DEFAULT_ATTEMPTS = 4
 DEFAULT_BACKOFF_SECONDS = 0.5
 # A wait longer than this is not worth holding a worker for: the job queue retries later.
 MAX_WAIT_SECONDS = 60.0
+
+
+class ForeignURLError(PermanentJobError):
+    """A URL (from a payload or a Link header) points outside the configured GitHub API."""
+
+
+def is_under(url: str, base_url: str) -> bool:
+    """Tell whether an absolute URL lies under the API base URL."""
+    base = base_url.rstrip("/") + "/"
+    return url.startswith(base) or url == base[:-1]
 
 
 def build_retry_delay(status: int, headers: Mapping[str, str], attempt: int, *, now: float,
@@ -77,7 +88,13 @@ class RetryingGitHubAPI(GitHubAPI):
 
     async def _request(self, method: str, url: str, headers: Mapping[str, str],
                        body: bytes = b"") -> tuple[int, Mapping[str, str], bytes]:
-        """Send the request, retrying what GitHub says is transient."""
+        """Send the request, retrying what GitHub says is transient.
+
+        URLs come from payloads; the token goes only to the configured API's host.
+        """
+        if not is_under(url, self.base_url):
+            raise ForeignURLError(f"refusing to call {url.split('?')[0][:200]}: it is not "
+                                  f"under the configured GitHub API {self.base_url}")
         attempt = 1
         while True:
             try:

@@ -20,7 +20,6 @@ from bot.clock import utcnow
 from bot.errors import GitHubError, PermanentJobError, SelfmodError
 from bot.github.auth import GitHubApp
 from bot.github.gitdata import (
-    REPO,
     Change,
     RepoRef,
     create_signed_commit,
@@ -64,6 +63,7 @@ class RollbackRequest:
     detail: str | None
     requested_by: str | None
     reply_to: ReplyTo | None
+    repository_url: str | None = None
 
     @classmethod
     def parse(cls, payload: Mapping[str, Any]) -> RollbackRequest:
@@ -75,7 +75,9 @@ class RollbackRequest:
                        int(payload["installation_id"]), str(payload["full_name"]),
                        AUTOMATIC_REASON if automatic else given or "(no reason given)",
                        given if automatic and given else None,
-                       payload.get("requested_by"), ReplyTo.parse(payload.get("reply_to")))
+                       payload.get("requested_by"), ReplyTo.parse(payload.get("reply_to")),
+                       str(payload["repository_url"]) if payload.get("repository_url")
+                       else None)
         except (KeyError, TypeError, ValueError) as exc:
             raise PermanentJobError(f"bad rollback_modification payload: {exc!r}") from None
 
@@ -115,8 +117,10 @@ class RollbackModificationJob:
     async def _run(self, http: aiohttp.ClientSession, gh: GitHubAPI,
                    request: RollbackRequest) -> dict[str, Any]:
         row = await self._load(request.modification_id)
-        data = await gh.getitem(REPO, RepoRef.parse(request.full_name, "").args())
-        where = RepoRef.parse(str(data["full_name"]), str(data["default_branch"]))
+        named = RepoRef.parse(request.full_name, "", request.repository_url)
+        data = await gh.getitem(named.api(), named.args())
+        where = RepoRef.parse(str(data["full_name"]), str(data["default_branch"]),
+                              str(data.get("url") or "") or None)
         if row.status == SuggestionStatus.PROPOSED.value and row.pull_request_number:
             return await self._withdraw(gh, where, row, request)
         if row.status != SuggestionStatus.APPLIED.value or not row.merge_commit_sha:
@@ -153,7 +157,7 @@ class RollbackModificationJob:
         if tree != plan.tree:
             raise GitHubError(f"GitHub built tree {tree[:12]}, the workspace computed "
                               f"{plan.tree[:12]} for the revert")
-        original = await gh.getitem(REPO + "/pulls/{pull_number}",
+        original = await gh.getitem(where.api("/pulls/{pull_number}"),
                                     where.args(pull_number=int(row.pull_request_number or 0)))
         title = str(original.get("title") or row.title or "self-modification")
         commit = await create_signed_commit(gh, where, self._key, tree=tree,
@@ -168,7 +172,7 @@ class RollbackModificationJob:
             original_url=row.pull_request_url, reason=request.quoted_reason,
             requested_by=request.requested_by, merge_commit=merge))
         number, url = int(pull["number"]), str(pull["html_url"])
-        await gh.post(REPO + "/issues/{issue_number}/labels", where.args(issue_number=number),
+        await gh.post(where.api("/issues/{issue_number}/labels"), where.args(issue_number=number),
                       data={"labels": [SELFMOD_LABEL, REVERT_LABEL]})
         await update_modification(self._sessions, row.id, None, rollback_at=self._clock(),
                                   rollback_reason=request.reason,
@@ -183,7 +187,7 @@ class RollbackModificationJob:
                         request: RollbackRequest) -> dict[str, Any]:
         """Close an unmerged proposal and delete its branch."""
         number = int(row.pull_request_number or 0)
-        await gh.patch(REPO + "/pulls/{pull_number}", where.args(pull_number=number),
+        await gh.patch(where.api("/pulls/{pull_number}"), where.args(pull_number=number),
                        data={"state": "closed"})
         deleted = await delete_branch(gh, where, row.branch or build_branch_name(str(row.id)))
         await update_modification(self._sessions, row.id, None,
@@ -197,7 +201,8 @@ class RollbackModificationJob:
     async def _tell(self, gh: GitHubAPI, where: RepoRef, row: CodeModification,
                     request: RollbackRequest, body: str) -> None:
         """Reply on the original pull request, and where the command came from if elsewhere."""
-        original = ReplyTo(where.owner, where.repo, int(row.pull_request_number or 0))
+        original = ReplyTo(where.owner, where.repo, int(row.pull_request_number or 0),
+                           where.api("/issues/{issue_number}/comments"))
         if row.pull_request_number:
             await post_comment(gh, original, body)
         if request.reply_to is not None and request.reply_to != original:

@@ -28,12 +28,24 @@ APP_ID = 4242
 INSTALLATION_ID = 77
 WEBHOOK_SECRET = "webhook-secret-for-tests"
 WEBHOOKS = Path(__file__).resolve().parents[3] / "shared" / "github" / "webhooks"
+REAL_API_URL = "https://api.github.com"
 
 
 def load_webhook(name: str) -> dict[str, Any]:
     """Return a real webhook example by file stem, e.g. `push.0`."""
     data: dict[str, Any] = json.loads((WEBHOOKS / f"{name}.json").read_text())
     return data
+
+
+def point_at(data: Any, api_url: str) -> Any:
+    """Return a payload whose GitHub API URLs name `api_url` instead of api.github.com.
+
+    The app calls the URLs a payload carries (and refuses any outside its configured API),
+    so a real example delivered to an app that talks to the double names the double, as a
+    GitHub Enterprise server's payloads name that server. The example files stay unchanged;
+    the double's own webhooks already carry its URLs.
+    """
+    return json.loads(json.dumps(data).replace(f'"{REAL_API_URL}/', f'"{api_url}/'))
 
 
 def signed_headers(event: str, delivery_id: str, body: bytes,
@@ -87,15 +99,17 @@ def github_settings(fakehub: FakeHub, app_private_key: str, database_url: str) -
 class RunningApp:
     """The web app serving webhooks, plus a worker that runs the queued jobs on demand."""
 
-    def __init__(self, client: Any, engine: AsyncEngine, worker: Worker) -> None:
+    def __init__(self, client: Any, engine: AsyncEngine, worker: Worker,
+                 api_url: str) -> None:
         self.client = client
         self.engine = engine
         self.worker = worker
+        self.api_url = api_url
 
     async def deliver(self, event: str, delivery_id: str, data: Any, *,
                       secret: str = WEBHOOK_SECRET) -> Any:
-        """POST a signed delivery and return the response."""
-        body = json.dumps(data).encode()
+        """POST a signed delivery (its API URLs pointed at the double) and return the response."""
+        body = json.dumps(point_at(data, self.api_url)).encode()
         return await self.client.post("/webhook", data=body,
                                       headers=signed_headers(event, delivery_id, body, secret))
 
@@ -116,7 +130,7 @@ async def running_app(github_settings: Settings, fakehub: FakeHub,
     worker = Worker(queue, build_job_handlers(github_settings, engine), worker_id="test-worker",
                     poll_seconds=0.05)
     try:
-        yield RunningApp(client, engine, worker)
+        yield RunningApp(client, engine, worker, fakehub.base_url)
     finally:
         await fakehub.drain()
         await queue.close()

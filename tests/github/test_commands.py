@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -47,8 +48,10 @@ class TestParseCommand:
 async def _setup(hub: FakeHub, app: RunningApp) -> tuple[object, dict, uuid.UUID]:
     """A repository with a merged self-mod pull request #1 recorded in the database."""
     repo = await hub.add_repo("octo-org", "hello", installation_id=INSTALLATION_ID)
-    data = load_webhook("issue_comment.created.1")
-    # Derived from issue_comment.created.1: a comment on pull request #1 of our repository.
+    # Derived from issue_comment.created.1: a comment on pull request #1 of our repository
+    # (its API URLs name our repository too).
+    data = json.loads(json.dumps(load_webhook("issue_comment.created.1")).replace(
+        "/repos/Codertocat/Hello-World", "/repos/octo-org/hello"))
     data["repository"].update(id=repo.id, name="hello", full_name="octo-org/hello")
     data["repository"]["owner"]["login"] = "octo-org"
     data["installation"] = {"id": INSTALLATION_ID}

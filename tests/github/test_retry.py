@@ -10,7 +10,13 @@ import pytest
 from fakes.github import INSTALLATION_ID
 
 from bot.fakehub.server import FakeHub
-from bot.github.retry import MAX_WAIT_SECONDS, RetryingGitHubAPI, build_retry_delay
+from bot.github.retry import (
+    MAX_WAIT_SECONDS,
+    ForeignURLError,
+    RetryingGitHubAPI,
+    build_retry_delay,
+    is_under,
+)
 
 NOW = 1_700_000_000.0
 
@@ -147,3 +153,21 @@ async def test_rate_limit_reset_then_success(fakehub: FakeHub) -> None:
         gh = await _client(fakehub, session)
         assert (await gh.getitem("/repos/o/r"))["name"] == "r"
     assert _attempts(fakehub, "/repos/o/r") == 2
+
+
+async def test_urls_outside_the_configured_api_are_refused(fakehub: FakeHub) -> None:
+    """A payload URL naming another host is refused before the token is sent anywhere."""
+    async with aiohttp.ClientSession() as session:
+        gh = await _client(fakehub, session)
+        with pytest.raises(ForeignURLError, match=r"api\.github\.com"):
+            await gh.getitem("https://api.github.com/repos/o/r")
+        with pytest.raises(ForeignURLError):
+            await gh.getitem(fakehub.base_url + "evil.example/repos/o/r")
+    assert fakehub.state.requests == []
+
+
+def test_is_under_needs_a_path_boundary() -> None:
+    """A URL is under the base only at a path boundary, not by a shared prefix."""
+    assert is_under("https://ghe.example/api/v3/repos/o/r", "https://ghe.example/api/v3")
+    assert is_under("https://ghe.example/api/v3", "https://ghe.example/api/v3/")
+    assert not is_under("https://ghe.example/api/v30/repos", "https://ghe.example/api/v3")
