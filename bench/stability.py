@@ -64,7 +64,7 @@ async def _sandbox_runs(url: str) -> int:
         async with engine.connect() as connection:
             return int((await connection.execute(
                 text("SELECT count(*) FROM sandbox_executions"))).scalar_one())
-    except Exception:  # noqa: BLE001  (no run has created the schema yet)
+    except Exception:  # no run has created the schema yet
         return 0
     finally:
         await engine.dispose()

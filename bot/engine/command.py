@@ -24,7 +24,7 @@ from bot.logs import bind_log_context
 from bot.metrics import CountingRecorder, process_metrics
 from bot.perf.sandboxed import PerfSandbox
 from bot.sandbox.envimage import EnvImageBuilder
-from bot.sandbox.hosts import engine_urls, process_hosts
+from bot.sandbox.hosts import DEFAULT_WAIT_SECONDS, engine_urls, process_hosts
 from bot.sandbox.limits import SandboxLimits
 from bot.sandbox.recorder import StoreRecorder
 from bot.sandbox.session import SandboxSession
@@ -101,8 +101,8 @@ async def _run_with_git(git: SafeGit, repo: Path, head: str, options: RunOptions
             result.session_id = str(session_id)
             bind_log_context(session_id=result.session_id)
             # The least busy Docker engine that answers (SELFMOD_DOCKER_HOSTS or DOCKER_HOST).
-            url, client = await asyncio.to_thread(
-                process_hosts(engine_urls(settings.docker_hosts)).pick)
+            hosts = process_hosts(engine_urls(settings.docker_hosts))
+            url, client = await asyncio.to_thread(hosts.pick, wait=DEFAULT_WAIT_SECONDS)
             progress("setup", "the repository's environment image")
             image = await EnvImageBuilder(client, engine_url=url,
                                           index_url=settings.pip_index_url).ensure(

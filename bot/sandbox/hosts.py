@@ -25,7 +25,9 @@ from bot.sandbox.connect import DEFAULT_DOCKER_HOST, UNAVAILABLE_ERRORS, open_do
 log = logging.getLogger(__name__)
 
 SANDBOX_LABEL = "org.selfmod.sandbox"
-DEFAULT_RETRY_SECONDS = 15.0
+DEFAULT_RETRY_SECONDS = 5.0
+# How long a session waits for an engine to come back before its job fails (and is retried).
+DEFAULT_WAIT_SECONDS = 120.0
 PROBE_TIMEOUT_SECONDS = 3.0
 
 Opener = Callable[[str], docker.DockerClient]
@@ -70,8 +72,21 @@ class DockerHosts:
         """Return every engine URL, in rotation or not."""
         return tuple(engine.url for engine in self._engines)
 
-    def pick(self) -> tuple[str, docker.DockerClient]:
-        """Return the least busy engine that answers; raise when none does."""
+    def pick(self, *, wait: float = 0.0,
+             sleep: Callable[[float], None] = time.sleep) -> tuple[str, docker.DockerClient]:
+        """Return the least busy engine that answers, waiting up to `wait` seconds for one."""
+        deadline = self._clock() + wait
+        while True:
+            try:
+                return self._pick_now()
+            except DockerUnavailableError:
+                now = self._clock()
+                if now >= deadline:
+                    raise
+                again = min(e.down_until for e in self._engines)
+                sleep(max(0.5, min(again, deadline) - now))
+
+    def _pick_now(self) -> tuple[str, docker.DockerClient]:
         loads: list[tuple[int, int, _Engine]] = []
         for index, engine in enumerate(self._engines):
             busy = self._busy(engine)

@@ -169,3 +169,33 @@ def test_probe_reports_each_engine(doors: list[EngineDoor], tmp_path: Path) -> N
     states = probe_engines([doors[0].url, f"unix://{tmp_path / 'gone.sock'}"], timeout=1)
     assert [s.up for s in states] == [True, False]
     assert "does not answer" in (states[1].reason or "")
+
+
+def test_pick_waits_for_an_engine_to_come_back(doors: list[EngineDoor]) -> None:
+    """With every engine gone, pick waits (sleeping) until one answers again."""
+    clock = Clock()
+    hosts = DockerHosts([doors[0].url], retry_seconds=2.0, clock=clock)
+    doors[0].close()
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+        if len(slept) == 3:
+            doors[0].open()
+
+    assert hosts.pick(wait=60, sleep=sleep)[0] == doors[0].url
+    assert len(slept) == 3 and all(s >= 0.5 for s in slept)
+
+
+def test_pick_gives_up_after_its_wait(tmp_path: Path) -> None:
+    """An engine that never comes back fails the pick once the wait is over."""
+    clock = Clock()
+    hosts = DockerHosts([f"unix://{tmp_path / 'never.sock'}"], retry_seconds=2.0, clock=clock)
+
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    with pytest.raises(DockerUnavailableError):
+        hosts.pick(wait=10, sleep=sleep)
+    assert clock.now >= 1010
