@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.analysis.hotspots import rank_hot_spots
 from bot.analysis.index import build_index
@@ -54,6 +54,8 @@ from bot.vcs.safegit import SafeGit
 STAGES = ("setup", "analysis", "generation", "validation", "sandbox_tests", "benchmarks",
           "commit")
 BRANCH_PREFIX = "self-mod/"
+UNVERIFIED_NOTE = ("unverified: the repository has no tests, so nothing ran this refactor "
+                   "(allowed by allow_unverified_refactors)")
 _MAX_SELECTED = 300  # more selected tests than this: the whole suite is about as quick
 
 
@@ -148,11 +150,14 @@ class Pipeline:
                 if stricter is not None and stricter > options.thresholds.min_improvement:
                     options = replace(options, thresholds=replace(options.thresholds,
                                                                   min_improvement=stricter))
-        if not index.tests and not options.allow_unverified:
-            result.status = "no_tests"
-            result.reason = ("the repository has no tests, so no change could be verified; "
-                             "no proposal is made (allow_unverified_refactors in "
-                             ".github/selfmod.yml lifts this for refactors)")
+        if not index.tests:
+            if not (options.allow_unverified or config.allow_unverified_refactors):
+                result.status = "no_tests"
+                result.reason = ("the repository has no tests, so no change could be verified; "
+                                 "no proposal is made (allow_unverified_refactors in "
+                                 ".github/selfmod.yml lifts this for refactors)")
+                return result
+            await self._unverified(repo, head, base, index, result, options)
             return result
         samples = await self._baseline(base, config, index, result, options)
         suggestions = await self._generate(base, index, result, options)
@@ -164,6 +169,21 @@ class Pipeline:
             result.outcomes.append(outcome)
         await self._commit(repo, head, result)
         return result
+
+    async def _unverified(self, repo: Path, head: str, base: Path, index: CodebaseIndex,
+                          result: RunResult, options: RunOptions) -> None:
+        """Propose refactors only, unrun (allowed by configuration for untested repositories)."""
+        result.reason = ("the repository has no tests: only refactors are proposed, and nothing "
+                         "ran them (allow_unverified_refactors)")
+        suggestions = await self._generate(base, index, result, options)
+        for suggestion in await self._validate(suggestions, index, result, options):
+            score = suggestion.safety_score if suggestion.safety_score is not None else 1.0
+            evidence = Evidence(suggestion.modification_type, score)
+            decision = decide(evidence, options.thresholds)
+            decision = replace(decision, notes=(*decision.notes, UNVERIFIED_NOTE))
+            await self._record(suggestion, decision, evidence, None, None)
+            result.outcomes.append(Outcome(suggestion, decision, evidence))
+        await self._commit(repo, head, result)
 
     async def _baseline(self, base: Path, config: RepoConfig, index: CodebaseIndex,
                         result: RunResult, options: RunOptions) -> dict[str, TraceSamples]:
@@ -398,7 +418,10 @@ def choose_generation_modules(index: CodebaseIndex, profile: dict[str, FunctionT
         if module is not None and module.name in code:
             chosen.setdefault(module.name, None)
             if len(chosen) >= limit:
-                break
+                return list(chosen)
+    # Budget left (few hot spots, few tests): the other modules, in path order.
+    rest = sorted((index.modules[name].path, name) for name in code if name not in chosen)
+    chosen.update(dict.fromkeys(name for _, name in rest[:limit - len(chosen)]))
     return list(chosen)
 
 
@@ -473,9 +496,3 @@ def export_snapshot(repo: Path, head: str, dest: Path, git: SafeGit | None = Non
         return export_commit(git, git.open(repo), head, dest)
     with SafeGit.create() as own:
         return export_commit(own, own.open(repo), head, dest)
-
-
-def repo_config_allows_unverified(config: RepoConfig) -> bool:
-    """Tell whether the repository's config allows unverified refactors (off by default)."""
-    value: Any = getattr(config, "allow_unverified_refactors", False)
-    return value is True

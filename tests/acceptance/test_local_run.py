@@ -207,3 +207,41 @@ async def test_applied_modification_rolls_back_locally(quadratic_run: QuadraticR
     assert _git(repo, "status", "--porcelain").stdout == ""
     assert row is not None and row.rollback_reason == "Performance regression detected"
     assert row.status == "rolled_back" and row.rollback_at is not None
+
+
+def test_untested_repository_may_allow_unverified_refactors(
+        fixture_repo: Callable[[str], Path], tmp_path: Path) -> None:
+    """With allow_unverified_refactors, an untested repository gets refactors only, unrun."""
+    repo = fixture_repo("untested")
+    (repo / ".github").mkdir()
+    (repo / ".github" / "selfmod.yml").write_text(
+        "goals: [refactor, improve_performance]\nallow_unverified_refactors: true\n")
+    (repo / "calc" / "sign.py").write_text(
+        '"""Signs."""\n\n\ndef sign(x):\n    """Return the sign of x."""\n    if x < 0:\n'
+        "        return -1\n    else:\n        return 1\n")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=dev", "-c", "user.email=dev@example.com", "commit", "-qm", "cfg")
+    done = _run(repo, tmp_path, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == "completed" and "no tests" in report["reason"]
+    assert report["baseline_tests"] is None
+    assert {s["modification_type"] for s in report["suggestions"]} == {"refactor"}
+    item = next(s for s in report["suggestions"] if s["rule_id"] == "redundant-else")
+    assert item["status"] == "approved" and item["tests"] is None
+    assert any(note.startswith("unverified") for note in item["notes"])
+    assert item["branch"] in _branches(repo)
+    db = sqlite3.connect(tmp_path / "run.db")
+    assert db.execute("SELECT count(*) FROM sandbox_executions").fetchone()[0] == 0
+
+
+def test_untested_repository_config_flag_must_be_boolean(
+        fixture_repo: Callable[[str], Path], tmp_path: Path) -> None:
+    """A non-boolean allow_unverified_refactors is a configuration error naming the key."""
+    repo = fixture_repo("untested")
+    (repo / ".selfmod.yml").write_text("allow_unverified_refactors: yes please\n")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=dev", "-c", "user.email=dev@example.com", "commit", "-qm", "cfg")
+    done = _run(repo, tmp_path, "--json")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "allow_unverified_refactors: must be true or false" in done.stderr
