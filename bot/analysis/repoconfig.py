@@ -36,6 +36,7 @@ class RepoConfig:
     max_open_pull_requests: int = 3
     schedule: str = "on_push"
     labels: tuple[str, ...] = ("selfmod",)
+    allow_unverified_refactors: bool = False  # a repository without tests may get refactors
     source: str | None = None  # the file it was read from, None for the defaults
     warnings: tuple[str, ...] = ()
 
@@ -183,6 +184,12 @@ def _labels(value: Any, where: _Where) -> tuple[str, ...]:
     return labels
 
 
+def _flag(value: Any, where: _Where) -> bool:
+    if not isinstance(value, bool):
+        raise where.error("must be true or false")
+    return value
+
+
 _CHECKS: dict[str, Callable[[Any, _Where], Any]] = {
     "goals": _goals,
     "safety_level": _safety_level,
@@ -193,4 +200,5 @@ _CHECKS: dict[str, Callable[[Any, _Where], Any]] = {
     "max_open_pull_requests": _max_open,
     "schedule": _schedule,
     "labels": _labels,
+    "allow_unverified_refactors": _flag,
 }
