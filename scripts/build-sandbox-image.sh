@@ -179,6 +179,9 @@ cp "$FILES/requirements.txt" "$FILES/selfmod_audit.py" "$WORK/input/"
 cp "$WHEEL_CACHE"/*.whl "$WORK/input/"
 docker run --name "$BUILDER" --network none --user 0 \
   -v "$WORK/input:/input:ro" "$RAW" /bin/sh -ec "
+    # Debian's packages ship no bytecode (it is made at install time, which an assembled root
+    # skips): without it every Python start in the sandbox compiles the modules it imports.
+    python3 -m compileall -q -j 0 /usr/lib/python3.11 >/dev/null 2>&1 || true
     python3 -m venv /opt/venv
     /opt/venv/bin/pip install --quiet --no-index --find-links /input --disable-pip-version-check -r /input/requirements.txt
     site=\$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')
