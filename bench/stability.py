@@ -10,6 +10,13 @@ latency percentiles (goal: >= 99.9% and p99 < 100 ms), and how many sandbox runs
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# bench/queue.py would shadow the standard library's queue module that aiosqlite imports.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
 import argparse
 import asyncio
 import os
@@ -17,10 +24,8 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 from cryptography.hazmat.primitives import serialization
