@@ -180,29 +180,28 @@ _STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
           ".stage.failed{background:#e45756;color:#fff}")
 
 
-def _installations_table(rows: Sequence[InstallationRow]) -> str:
+def _table(empty: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Return a table of already-escaped cells, or the empty note."""
     if not rows:
-        return "<p class=\"empty\">No installations yet.</p>"
-    body = "".join(
-        f"<tr><td>{row.id}</td><td>{_e(row.account)}</td><td>{_e(row.account_type or '')}</td>"
-        f"<td>{row.repositories}</td><td>{'removed' if row.removed else 'active'}</td></tr>"
-        for row in rows)
-    return ("<table><thead><tr><th>Id</th><th>Account</th><th>Type</th><th>Repositories</th>"
-            f"<th>State</th></tr></thead><tbody>{body}</tbody></table>")
+        return f"<p class=\"empty\">{empty}</p>"
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _installations_table(rows: Sequence[InstallationRow]) -> str:
+    return _table("No installations yet.", ("Id", "Account", "Type", "Repositories", "State"), [
+        (str(r.id), _e(r.account), _e(r.account_type or ""), str(r.repositories),
+         "removed" if r.removed else "active") for r in rows])
 
 
 def _sessions_table(rows: Sequence[SessionRow]) -> str:
-    if not rows:
-        return "<p class=\"empty\">No sessions yet.</p>"
-    body = "".join(
-        f"<tr><td>{_e(row.repository)}</td><td><code>{_e((row.commit_sha or '')[:10])}</code>"
-        f"</td><td>{_e(row.trigger or '')}</td><td>{build_stages_html(row.status)}</td>"
-        f"<td>{_e(_when(row.started_at))}</td><td>{_e(_when(row.completed_at))}</td>"
-        f"<td>{_e((row.error or '')[:200])}</td></tr>"
-        for row in rows)
-    return ("<table><thead><tr><th>Repository</th><th>Commit</th><th>Trigger</th>"
-            "<th>Stages</th><th>Started</th><th>Finished</th><th>Error</th></tr></thead>"
-            f"<tbody>{body}</tbody></table>")
+    return _table("No sessions yet.", ("Repository", "Commit", "Trigger", "Stages", "Started",
+                                       "Finished", "Error"), [
+        (_e(r.repository), f"<code>{_e((r.commit_sha or '')[:10])}</code>", _e(r.trigger or ""),
+         build_stages_html(r.status), _e(_when(r.started_at)), _e(_when(r.completed_at)),
+         _e((r.error or "")[:200])) for r in rows])
 
 
 def build_stages_html(status: str) -> str:
@@ -221,17 +220,11 @@ def build_stages_html(status: str) -> str:
 
 
 def _suggestions_table(rows: Sequence[SuggestionRow]) -> str:
-    if not rows:
-        return "<p class=\"empty\">No suggestions yet.</p>"
-    body = "".join(
-        f"<tr><td>{_e(row.title)}</td><td>{_e(row.rule_id or '')}</td>"
-        f"<td class=\"decision\">{_e(row.status)}</td><td>{_percent(row.performance_impact)}</td>"
-        f"<td>{'' if row.safety_score is None else f'{row.safety_score:.2f}'}</td>"
-        f"<td>{build_pull_link(row.pull_request_number, row.pull_request_url)}</td></tr>"
-        for row in rows)
-    return ("<table><thead><tr><th>Suggestion</th><th>Rule</th><th>Decision</th>"
-            "<th>Speedup</th><th>Safety</th><th>Pull request</th></tr></thead>"
-            f"<tbody>{body}</tbody></table>")
+    return _table("No suggestions yet.", ("Suggestion", "Rule", "Decision", "Speedup", "Safety",
+                                          "Pull request"), [
+        (_e(r.title), _e(r.rule_id or ""), _e(r.status), _percent(r.performance_impact),
+         "" if r.safety_score is None else f"{r.safety_score:.2f}",
+         build_pull_link(r.pull_request_number, r.pull_request_url)) for r in rows])
 
 
 def build_pull_link(number: int | None, url: str | None) -> str:
