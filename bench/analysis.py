@@ -11,7 +11,9 @@ Usage: .venv/bin/python -P bench/analysis.py [--keep] [--rounds N]
 from __future__ import annotations
 
 import argparse
+import ast
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -30,6 +32,8 @@ from bot.analysis.index import build_index
 from bot.analysis.model import CodebaseIndex
 
 TOOL_TIMEOUT = 900
+# A top-level function whose signature fits on its line: a statement can follow it.
+_ONE_LINE_DEF = re.compile(r"^def \w+\(.*\)( -> .+)?:[ \t]*$", re.MULTILINE)
 
 
 def _copy_stdlib(target: Path) -> Path:
@@ -69,16 +73,20 @@ def _rename_imported(tree: Path) -> str:
 
 
 def _change_files(tree: Path, count: int) -> list[Path]:
-    """Edit the body of a function in `count` modules, as a push would."""
+    """Edit the body of a function in `count` modules, as a push would (the files still parse)."""
     changed: list[Path] = []
     for path in sorted(tree.rglob("*.py")):
         text = path.read_text(encoding="utf-8", errors="replace")
-        if "\ndef " not in text or "coding" in text[:200]:
+        match = _ONE_LINE_DEF.search(text)
+        if match is None or "coding" in text[:200]:
             continue
-        head, _, tail = text.partition("\ndef ")
-        name, _, rest = tail.partition("\n")
-        path.write_text(f"{head}\ndef {name}\n    _selfmod_bench = {len(changed)}\n{rest}",
-                        encoding="utf-8")
+        edited = (f"{text[:match.end()]}\n    _selfmod_bench = {len(changed)}"
+                  f"{text[match.end():]}")
+        try:
+            ast.parse(edited)
+        except SyntaxError:
+            continue
+        path.write_text(edited, encoding="utf-8")
         changed.append(path)
         if len(changed) == count:
             break

@@ -19,7 +19,7 @@ from pathlib import Path
 from bot.analysis.extract import RECORD_VERSION
 
 # Bump when the layout of the linked parts or of the link state changes.
-LINK_VERSION = 1
+LINK_VERSION = 2
 # Records depend on our extractor and on the `ast` of the running Python.
 _FORMAT = (RECORD_VERSION, LINK_VERSION, sys.version_info[:2])
 

@@ -30,7 +30,6 @@ from bot.analysis.link import (
     QUERIES,
     TOTALS,
     FileEntry,
-    call_edges,
     link_module,
     module_contribution,
     reach,
@@ -96,7 +95,7 @@ class _Run:
         self._table: Table | None = None
         self.table_stale = False  # the cached table misses a changed contribution
         self.new_contribs: dict[str, Contribution] = {}
-        self.new_edges: dict[str, Any] = {}
+        self.new_pairs: dict[str, list[tuple[str, str]]] = {}
         self.fan_in: Counter[str] = Counter()
         self.conventions: Counter[str] = Counter()
         self.refs: Counter[str] = Counter()
@@ -174,8 +173,7 @@ class _Run:
         resolver = Resolver(self.table, *self.memo()[:2], {})
         answers_changed = self._refresh(resolver, keys) if keys and self.state[2] else set()
         relink = set(changed)
-        # A changed answer may move call edges anywhere: recompute what tests reach.
-        reach_dirty = bool(removed or answers_changed)
+        reach_dirty = bool(removed)
         if answers_changed:
             relink |= {p for p in self.by_path if p not in relink and
                        not answers_changed.isdisjoint(
@@ -197,8 +195,8 @@ class _Run:
             self.fan_in.update(linked.fan_in)
             self.conventions.update(linked.conventions)
             self.refs.update(linked.queries)
-            self.new_edges[entry.path] = linked.edges
-            reach_dirty = reach_dirty or before != reach_inputs(linked.summary, linked.edges)
+            self.new_pairs[entry.path] = linked.pairs
+            reach_dirty = reach_dirty or before != reach_inputs(linked.summary, linked.pairs)
         totals.fan_in = _positive(self.fan_in)
         totals.conventions = _positive(self.conventions)
         self.memo()[2].clear()
@@ -245,11 +243,7 @@ class _Run:
         self.fan_in.subtract(fan_in)
         self.conventions.subtract(conventions)
         self.refs.subtract(marshal.loads(parts[QUERIES]))
-        key = self.totals.assign[path]
-        old = FileEntry(path, self.old_module(path), False, "", key, None)
-        calls = list(call_edges(self.record(old), old.module, self.memo()[0]))
-        return reach_inputs(self.totals.summaries[path],
-                            (calls, *marshal.loads(parts[EDGES])))
+        return reach_inputs(self.totals.summaries[path], marshal.loads(parts[EDGES])[2])
 
     def _prune(self, resolver: Resolver) -> None:
         """Forget the answers no module asks for any more."""
@@ -259,18 +253,15 @@ class _Run:
     def _reach(self, blobs: dict[str, bytes]) -> None:
         """Recompute the functions tests and benchmarks reach (the call graph changed)."""
         callees: dict[str, list[str]] = {}
-        memo = self.memo()[0]
         for entry in self.entries:
-            edges = self.new_edges.get(entry.path)
-            if edges is None:
-                edges = (call_edges(self.record(entry), entry.module, memo),
-                         *marshal.loads(split(blobs[entry.path])[EDGES]))
-            for group in edges:
-                for caller, _call, target in group:
-                    if caller in callees:
-                        callees[caller].append(target)
-                    else:
-                        callees[caller] = [target]
+            pairs = self.new_pairs.get(entry.path)
+            if pairs is None:
+                pairs = marshal.loads(split(blobs[entry.path])[EDGES])[2]
+            for caller, target in pairs:
+                if caller in callees:
+                    callees[caller].append(target)
+                else:
+                    callees[caller] = [target]
         summaries = [self.totals.summaries[e.path] for e in self.entries]
         self.totals.tested = sorted(reach((t for s in summaries for t in s[0]), callees))
         self.totals.benchmarked = sorted(reach((b for s in summaries for b in s[1]), callees))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import marshal
 import re
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -37,8 +37,9 @@ CONTRIB, SUMMARY, DETAILS, EDGES, TOTALS, QUERIES = range(6)
 # Summary: (tests, benchmarks, hot-spot candidate rows, public API rows, lines, problem)
 # Details: (positions of the test functions in the record, in_test, in_bench); the rest of
 #          the module's functions, classes and calls is read from its record when asked for
-# Edges:   (fixture edges, setup edges), each (caller, call, target); call edges are the
-#          record's calls with the resolver's answers, rebuilt when needed
+# Edges:   (fixture edges, setup edges, call pairs): edges are (caller, call, target); call
+#          edges are the record's calls with the resolver's answers, rebuilt when needed, and
+#          the pairs (caller, target) of all edges feed what tests and benchmarks reach
 # Totals:  (distinct callers by target, convention counters)
 # Queries: the questions (call candidates and others) the module asked the resolver
 
@@ -50,17 +51,16 @@ class Linked(NamedTuple):
 
     blob: bytes
     summary: tuple[Any, ...]
-    edges: tuple[list[Edge], ...]
+    pairs: list[tuple[str, str]]  # (caller, target) of every edge, once
     fan_in: dict[str, int]
     conventions: dict[str, int]
     queries: list[str]
 
 
-def reach_inputs(summary: tuple[Any, ...], edges: tuple[list[Edge], ...],
+def reach_inputs(summary: tuple[Any, ...], pairs: Iterable[Sequence[str]],
                  ) -> tuple[set[tuple[str, str]], tuple[str, ...], tuple[str, ...]]:
     """Return what the tested and benchmarked sets depend on: call pairs, tests, benchmarks."""
-    return {(caller, target) for group in edges for caller, _c, target in group}, (
-        summary[0]), summary[1]
+    return {(caller, target) for caller, target in pairs}, summary[0], summary[1]
 
 
 class FileEntry(NamedTuple):
@@ -166,11 +166,12 @@ class _ModuleLinker:
                    if fn[14] and i not in tests]
         summary = (tuple(self.tests), tuple(self.benchmarks), hot, self._public_rows(),
                    record[1], None)
-        fan_in = _fan_in(edges)
+        pairs = list({(caller, target) for group in edges for caller, _call, target in group})
+        fan_in = dict(Counter(map(itemgetter(1), pairs)))
         queries = [*self.candidates, *self.asked]
-        blob = _encode(contrib, summary, (sorted(tests), self.in_test, self.in_bench), edges[1:],
-                       (fan_in, record[8]), queries)
-        return Linked(blob, summary, edges, fan_in, record[8], queries)
+        blob = _encode(contrib, summary, (sorted(tests), self.in_test, self.in_bench),
+                       (*edges[1:], pairs), (fan_in, record[8]), queries)
+        return Linked(blob, summary, pairs, fan_in, record[8], queries)
 
     def _function(self, fn: tuple[Any, ...]) -> bool:
         """Resolve a function's calls and classify it; return whether it is a test."""
@@ -252,20 +253,13 @@ def link_module(entry: FileEntry, record: tuple[Any, ...], contrib: Contribution
     if record[0] != "ok":
         _, kind, message, line = record
         summary = ((), (), [], [], 0, (kind, message, line))
-        edges: tuple[list[Edge], ...] = ([], [], [])
-        return Linked(_encode(EMPTY, summary, None, ([], []), ({}, {}), []), summary, edges,
+        return Linked(_encode(EMPTY, summary, None, ([], [], []), ({}, {}), []), summary, [],
                       {}, {}, [])
     return _ModuleLinker(entry, record, resolver).link(contrib)
 
 
 def _encode(*parts: Any) -> bytes:
     return marshal.dumps(tuple(marshal.dumps(p) for p in parts))
-
-
-def _fan_in(edges: Iterable[list[Edge]]) -> dict[str, int]:
-    """Count the distinct callers of each target among a module's edges."""
-    pairs = {(caller, target) for group in edges for caller, _call, target in group}
-    return dict(Counter(map(itemgetter(1), pairs)))
 
 
 def reach(sources: Iterable[str], callees: dict[str, list[str]]) -> set[str]:
