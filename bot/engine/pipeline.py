@@ -77,8 +77,6 @@ class RunOptions:
     allow_unverified: bool = False
     # Generation budget: the rules run over the modules holding the hottest functions only.
     generation_modules: int = 6
-    # Functions whose inputs the baseline run records (the likely targets of suggestions).
-    trace_limit: int = 30
 
 
 @dataclass
@@ -187,13 +185,10 @@ class Pipeline:
 
     async def _baseline(self, base: Path, config: RepoConfig, index: CodebaseIndex,
                         result: RunResult, options: RunOptions) -> dict[str, TraceSamples]:
-        """Run the tests once, profiled and recording the inputs of the likely targets."""
-        targets = build_baseline_targets(index, options.trace_limit)
+        """Run the tests once under the sampling profiler (no tracer: it slows every line)."""
         with self._stage(result, "sandbox_tests"):
-            self.progress("sandbox_tests", "baseline tests under the profiler, recording the "
-                          f"inputs of {len(targets)} function(s)")
-            result.baseline = await self.perf.run_tests(base, config.test_command, profile=True,
-                                                        trace=targets)
+            self.progress("sandbox_tests", "baseline tests under the sampling profiler")
+            result.baseline = await self.perf.run_tests(base, config.test_command, profile=True)
         result.profile = map_profile(result.baseline.profile, index)
         return dict(result.baseline.trace)
 
@@ -261,7 +256,7 @@ class Pipeline:
     async def _trace_missing(self, base: Path, config: RepoConfig, index: CodebaseIndex,
                              suggestions: Sequence[Suggestion], result: RunResult,
                              samples: dict[str, TraceSamples]) -> dict[str, TraceSamples]:
-        """Record the inputs of changed functions the baseline run did not watch."""
+        """Record the inputs of the changed functions, running only the tests that reach them."""
         targets = [t for t in build_trace_targets(index, suggestions) if t.qualname not in samples]
         if not targets:
             return samples
@@ -386,12 +381,6 @@ def build_trace_targets(index: CodebaseIndex,
     """Return the functions the suggestions change, as the tracer needs them."""
     return build_function_targets(index, [name for suggestion in suggestions
                                           for name in suggestion.target_symbols])
-
-
-def build_baseline_targets(index: CodebaseIndex, limit: int) -> list[TraceTarget]:
-    """Return the functions whose inputs the baseline records: the best static hot spots."""
-    names = [spot.qualname for spot in rank_hot_spots(index, limit)]
-    return build_function_targets(index, names)
 
 
 def build_function_targets(index: CodebaseIndex, names: Sequence[str]) -> list[TraceTarget]:

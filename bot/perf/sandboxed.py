@@ -62,6 +62,11 @@ class TraceTarget:
         return rel.removesuffix("/__init__").replace("/", ".")
 
     @property
+    def import_root(self) -> str:
+        """Return the folder (relative to the tree) the module is imported from: "src" or ""."""
+        return "src" if self.path.startswith("src/") else ""
+
+    @property
     def local(self) -> str:
         """Return the dotted path of the function inside its module."""
         return self.qualname.removeprefix(self.module + ".")
@@ -188,6 +193,7 @@ class PerfSandbox:
                               ) -> tuple[BehaviourCheck, ...]:
         """Call original and changed functions on the recorded inputs; return one check each."""
         entries = [{"key": t.qualname, "module": t.module, "local": t.local, "path": t.path,
+                    "root": t.import_root,
                     "original_source": f"../a/{t.path}",
                     "samples": list(samples[t.qualname].samples)}
                    for t in targets if t.qualname in samples and samples[t.qualname].samples]
@@ -215,7 +221,7 @@ class PerfSandbox:
             "run_timeout": m.run_timeout, "command": plan.command, "files": list(plan.files)}
         if plan.target is not None:
             spec["micro"] = {"module": plan.target.module, "local": plan.target.local,
-                             "samples": list(plan.samples)}
+                             "root": plan.target.import_root, "samples": list(plan.samples)}
         limits = replace(self._limits, timeout=m.budget_seconds + 3 * m.run_timeout)
         result, data = await self._drive("ab", {"a": baseline, "b": candidate}, spec,
                                          "benchmark", modification_id, limits=limits)

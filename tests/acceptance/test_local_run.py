@@ -245,3 +245,25 @@ def test_untested_repository_config_flag_must_be_boolean(
     done = _run(repo, tmp_path, "--json")
     assert done.returncode == 1 and done.stdout == ""
     assert "allow_unverified_refactors: must be true or false" in done.stderr
+
+
+@pytest.mark.parametrize(("fixture", "method", "path"), [
+    ("src_bench_command", "command", "src/queues/drain.py"),
+    ("bench_tests", "pytest-benchmark", "jobs/drain.py")])
+def test_configured_and_discovered_benchmarks_measure_the_change(
+        fixture_repo: Callable[[str], Path], tmp_path: Path, fixture: str, method: str,
+        path: str) -> None:
+    """The configured benchmark command (src/ layout) and pytest-benchmark tests measure it."""
+    repo = fixture_repo(fixture)
+    done = _run(repo, tmp_path, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    item = next(s for s in report["suggestions"] if s["rule_id"] == "deque-queue")
+    assert item["benchmark_method"] == method, item
+    assert item["status"] == "approved", item
+    assert item["benchmark"]["ci_low"] >= 0.20
+    # The recorded inputs reached the changed function through its import root.
+    assert item["behaviour"][0]["compared"] >= 1, item["behaviour"]
+    assert item["behaviour"][0]["mismatch"] is None
+    shown = _git(repo, "show", f"{item['branch']}:{path}").stdout
+    assert "popleft()" in shown

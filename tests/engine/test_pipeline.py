@@ -12,7 +12,6 @@ from bot.analysis.index import build_index
 from bot.analysis.model import CodebaseIndex
 from bot.engine.pipeline import (
     Outcome,
-    build_baseline_targets,
     build_commit_message,
     build_test_selection,
     build_trace_targets,
@@ -78,8 +77,9 @@ def test_generation_follows_the_measured_time(index: CodebaseIndex) -> None:
     """The module where the profile says time goes comes first, within the budget."""
     profile = {"graphs.cold.total": FunctionTime("graphs.cold.total", 5, 2.0, 2.0)}
     assert choose_generation_modules(index, profile, 1) == ["graphs.cold"]
-    assert choose_generation_modules(index, {}, 5)[0] in ("graphs.walk", "graphs.cold")
-    assert set(choose_generation_modules(index, {}, 5)) == {"graphs.walk", "graphs.cold"}
+    hot_first = choose_generation_modules(index, {}, 5)
+    assert set(hot_first[:2]) == {"graphs.walk", "graphs.cold"}
+    assert hot_first[2:] == ["graphs"]  # the budget left goes to the other modules
 
 
 def test_generation_never_targets_tests(index: CodebaseIndex) -> None:
@@ -87,13 +87,6 @@ def test_generation_never_targets_tests(index: CodebaseIndex) -> None:
     profile = {"tests.test_walk.test_wide_graph_visits_everything": FunctionTime(
         "tests.test_walk.test_wide_graph_visits_everything", 1, 9.0, 9.0)}
     assert "tests.test_walk" not in choose_generation_modules(index, profile, 5)
-
-
-def test_baseline_records_the_static_hot_spots(index: CodebaseIndex) -> None:
-    """The baseline run watches the hot-spot functions, in rank order, within the limit."""
-    names = [t.qualname for t in build_baseline_targets(index, 10)]
-    assert set(names) == {"graphs.walk.breadth_first", "graphs.cold.total"}
-    assert len(build_baseline_targets(index, 1)) == 1
 
 
 def test_commit_message_is_a_self_modification_message() -> None:

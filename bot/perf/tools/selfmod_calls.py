@@ -206,13 +206,23 @@ def _alarm(signum: int, frame: Any) -> None:
     raise CallTimeout()
 
 
+def import_roots(spec: dict[str, Any]) -> list[str]:
+    """Return the folders (relative, without "..") the spec's modules import from."""
+    entries = spec.get("functions") or [spec]
+    roots = {str(e.get("root") or "") for e in entries if isinstance(e, dict)}
+    return sorted(r for r in roots if r and ".." not in r.split("/") and not r.startswith("/"))
+
+
 def main(argv: list[str]) -> int:
     """Run one task and write its JSON."""
     task, spec_path, out = argv
-    sys.path.insert(0, os.getcwd())
     signal.signal(signal.SIGALRM, _alarm)
     with open(spec_path, encoding="utf-8") as handle:
         spec = json.load(handle)
+    sys.path.insert(0, os.getcwd())
+    for root in import_roots(spec):
+        # A src/ layout: its packages import from there, as its installed form would.
+        sys.path.insert(0, os.path.join(os.getcwd(), root))
     result = equiv(spec) if task == "equiv" else micro(spec)
     with open(out, "w", encoding="utf-8") as handle:
         json.dump(result, handle)
