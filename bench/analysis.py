@@ -45,10 +45,25 @@ def _copy_stdlib(target: Path) -> Path:
 
 
 def _cpu() -> float:
-    """Return the CPU seconds used so far by this process and its finished children."""
+    """Return the CPU seconds used so far by this process and all its descendants.
+
+    The parsing workers are children of the multiprocessing fork server, not of this
+    process: their time is read from the live children's /proc entries (time of their own
+    finished children included).
+    """
     own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+    tick = os.sysconf("SC_CLK_TCK")
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if fields[1] == me:  # utime, stime, cutime, cstime follow the parent id
+            total += sum(int(f) for f in fields[11:15]) / tick
+    return total
 
 
 def _load() -> str:
