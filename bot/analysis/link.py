@@ -252,7 +252,7 @@ def link_module(entry: FileEntry, record: tuple[Any, ...], contrib: Contribution
     """Link one module's record."""
     if record[0] != "ok":
         _, kind, message, line = record
-        summary = ((), (), [], [], 0, (kind, message, line))
+        summary: tuple[Any, ...] = ((), (), [], [], 0, (kind, message, line))
         return Linked(_encode(EMPTY, summary, None, ([], [], []), ({}, {}), []), summary, [],
                       {}, {}, [])
     return _ModuleLinker(entry, record, resolver).link(contrib)
