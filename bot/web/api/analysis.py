@@ -24,6 +24,7 @@ from bot.engine.record import SessionStore
 from bot.engine.report import build_run_json
 from bot.errors import GitError
 from bot.generate.llm import LLMProvider
+from bot.learning.adapt import Learning
 from bot.perf.sandboxed import PerfSandbox
 from bot.sandbox.connect import DEFAULT_DOCKER_HOST, open_docker
 from bot.sandbox.recorder import StoreRecorder
@@ -118,7 +119,8 @@ async def run_analysis(state: ApiState, sessionmaker: async_sessionmaker[AsyncSe
                                                  session_id=session_id),
                                 writer=writer, store=store, llm=LLMProvider(settings),
                                 progress=_progress(session_id),
-                                cache_dir=settings.data_dir / "index-cache")
+                                cache_dir=settings.data_dir / "index-cache",
+                                learning=Learning(sessionmaker))
             await pipeline.run(repo, head, base, config, RunOptions(), result)
     except asyncio.CancelledError:
         await store.finish(session_id, ModificationStatus.CANCELLED, build_run_json(result),
