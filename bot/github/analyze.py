@@ -33,6 +33,7 @@ from bot.settings import Settings
 from bot.store.db import create_sessionmaker
 from bot.store.models import CodeModification, ModificationSession, SuggestionStatus
 from bot.store.queue import ClaimedJob
+from bot.store.ratelimit import SharedRateLimit
 from bot.vcs.keys import SigningKey
 from bot.vcs.objects import tree_of
 from bot.vcs.revert import tree_changes
@@ -264,7 +265,8 @@ def build_analyze_job(settings: Settings, engine: AsyncEngine, *, workspaces: Wo
         return await run_local(path, RunOptions(), settings)
 
     return AnalyzeRepositoryJob(
-        app=GitHubApp(settings.require_github()), sessions=create_sessionmaker(engine),
+        app=GitHubApp(settings.require_github(), limits=SharedRateLimit(engine)),
+        sessions=create_sessionmaker(engine),
         workspaces=workspaces, key=key, engine=run_engine,
         bot_login=bot_login(settings.github_app_slug), per_hour=settings.proposals_per_hour,
         stale_after=timedelta(days=settings.stale_pull_request_days))

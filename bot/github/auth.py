@@ -14,6 +14,7 @@ from gidgethub.abc import GitHubAPI
 
 from bot.github.retry import RetryingGitHubAPI
 from bot.settings import GitHubAppSettings
+from bot.store.ratelimit import SharedRateLimit
 
 # Issued in the past so that a clock a little ahead of GitHub's is not refused.
 JWT_BACKDATE_SECONDS = 60
@@ -56,8 +57,10 @@ class GitHubApp:
     """
 
     def __init__(self, settings: GitHubAppSettings, *,
-                 clock: Callable[[], float] = time.time, backoff: float = 0.5) -> None:
+                 clock: Callable[[], float] = time.time, backoff: float = 0.5,
+                 limits: SharedRateLimit | None = None) -> None:
         self._settings = settings
+        self._limits = limits
         self._clock = clock
         self._backoff = backoff
         self._tokens: dict[int, InstallationToken] = {}
@@ -66,7 +69,7 @@ class GitHubApp:
     def app_api(self, session: aiohttp.ClientSession) -> GitHubAPI:
         """Return a client that authenticates as the App (pass `jwt=` per call)."""
         return RetryingGitHubAPI(session, REQUESTER, base_url=self._settings.api_url,
-                                 backoff=self._backoff)
+                                 backoff=self._backoff, limits=self._limits, limit_key="app")
 
     def app_jwt(self) -> str:
         """Return a fresh App JWT."""
@@ -78,7 +81,9 @@ class GitHubApp:
         """Return a client that acts as the installation."""
         token = await self.installation_token(session, installation_id)
         return RetryingGitHubAPI(session, REQUESTER, oauth_token=token,
-                                 base_url=self._settings.api_url, backoff=self._backoff)
+                                 base_url=self._settings.api_url, backoff=self._backoff,
+                                 limits=self._limits,
+                                 limit_key=f"installation:{installation_id}")
 
     async def installation_token(self, session: aiohttp.ClientSession,
                                  installation_id: int) -> str:

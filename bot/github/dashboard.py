@@ -42,6 +42,7 @@ from bot.store.models import (
     SuggestionStatus,
 )
 from bot.store.queue import ClaimedJob
+from bot.store.ratelimit import SharedRateLimit
 from bot.vcs.keys import SigningKey
 
 log = logging.getLogger(__name__)
@@ -343,5 +344,5 @@ def build_dashboard_job(settings: Settings, engine: AsyncEngine, *,
     from bot.github.router import bot_login  # the router imports this module
 
     login = bot_login(settings.github_app_slug)
-    return DashboardJob(GitHubApp(settings.require_github()),
+    return DashboardJob(GitHubApp(settings.require_github(), limits=SharedRateLimit(engine)),
                         Dashboard(create_sessionmaker(engine), key, bot_login=login))

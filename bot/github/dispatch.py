@@ -24,6 +24,7 @@ from bot.settings import Settings
 from bot.store.db import create_sessionmaker
 from bot.store.models import WebhookDelivery
 from bot.store.queue import ClaimedJob, JobQueue
+from bot.store.ratelimit import SharedRateLimit
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class GitHubEventJob:
 
 def build_github_event_job(settings: Settings, engine: AsyncEngine) -> GitHubEventJob:
     """Return the production `github_event` handler for these settings."""
-    app = GitHubApp(settings.github) if settings.github is not None else None
+    app = (GitHubApp(settings.github, limits=SharedRateLimit(engine))
+           if settings.github is not None else None)
     return GitHubEventJob(app, create_sessionmaker(engine), JobQueue(engine), build_router(),
                           bot_login=bot_login(settings.github_app_slug))

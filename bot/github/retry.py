@@ -11,8 +11,10 @@ from typing import Any
 import aiohttp
 from gidgethub.aiohttp import GitHubAPI
 
-from bot.errors import PermanentJobError
+from bot.clock import utcnow
+from bot.errors import GitHubError, PermanentJobError
 from bot.metrics import process_metrics
+from bot.store.ratelimit import SharedRateLimit
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +82,15 @@ class RetryingGitHubAPI(GitHubAPI):
 
     def __init__(self, session: aiohttp.ClientSession, requester: str, *,
                  attempts: int = DEFAULT_ATTEMPTS, backoff: float = DEFAULT_BACKOFF_SECONDS,
-                 clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+                 clock: Callable[[], float] = time.time,
+                 limits: SharedRateLimit | None = None, limit_key: str = "app",
+                 **kwargs: Any) -> None:
         super().__init__(session, requester, **kwargs)
         self._attempts = attempts
         self._backoff = backoff
         self._clock = clock
+        self._limits = limits
+        self._limit_key = limit_key
 
     async def _request(self, method: str, url: str, headers: Mapping[str, str],
                        body: bytes = b"") -> tuple[int, Mapping[str, str], bytes]:
@@ -97,10 +103,13 @@ class RetryingGitHubAPI(GitHubAPI):
                                   f"under the configured GitHub API {self.base_url}")
         attempt = 1
         while True:
+            await self._respect_shared_limit()
             try:
                 status, response_headers, data = await super()._request(
                     method, url, headers, body)
                 process_metrics().observe_github_call(method, status, response_headers)
+                if self._limits is not None:
+                    await self._limits.observe(self._limit_key, response_headers, now=utcnow())
             except (aiohttp.ClientConnectionError, TimeoutError):
                 if attempt >= self._attempts:
                     raise
@@ -114,3 +123,15 @@ class RetryingGitHubAPI(GitHubAPI):
                             status, method, url, attempt, delay)
             await self.sleep(delay or 0.0)
             attempt += 1
+
+    async def _respect_shared_limit(self) -> None:
+        """Wait when another process saw this installation's quota run out."""
+        if self._limits is None:
+            return
+        wait = (await self._limits.wait_for(self._limit_key, now=utcnow())).total_seconds()
+        if wait > MAX_WAIT_SECONDS:
+            raise GitHubError(f"GitHub's rate limit for {self._limit_key} is used up for "
+                              f"{wait:.0f} more seconds; the job is retried later")
+        if wait > 0:
+            log.warning("rate limit of %s used up; waiting %.1fs", self._limit_key, wait)
+            await self.sleep(wait)

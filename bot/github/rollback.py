@@ -43,6 +43,7 @@ from bot.settings import Settings
 from bot.store.db import create_sessionmaker
 from bot.store.models import CodeModification, SuggestionStatus
 from bot.store.queue import ClaimedJob
+from bot.store.ratelimit import SharedRateLimit
 from bot.vcs.keys import SigningKey
 from bot.vcs.message import CommitFacts, build_branch_name
 from bot.vcs.objects import tree_of
@@ -219,6 +220,7 @@ class RollbackModificationJob:
 def build_rollback_job(settings: Settings, engine: AsyncEngine, *, workspaces: Workspaces,
                        key: SigningKey) -> RollbackModificationJob:
     """Return the production `rollback_modification` handler."""
-    return RollbackModificationJob(app=GitHubApp(settings.require_github()),
+    app = GitHubApp(settings.require_github(), limits=SharedRateLimit(engine))
+    return RollbackModificationJob(app=app,
                                    sessions=create_sessionmaker(engine), workspaces=workspaces,
                                    key=key, bot_login=bot_login(settings.github_app_slug))

@@ -332,3 +332,14 @@ class Job(Base):
         Index("uq_jobs_running_group", "group_key", unique=True,
               sqlite_where=text(RUNNING_JOBS), postgresql_where=text(RUNNING_JOBS)),
     )
+
+
+class GitHubRateLimit(Base):
+    """GitHub's last-reported rate limit for one installation (or the App), shared by processes."""
+
+    __tablename__ = "github_rate_limits"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    remaining: Mapped[int] = mapped_column(Integer)
+    reset_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
