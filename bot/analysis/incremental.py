@@ -212,7 +212,12 @@ class _Run:
             deps.update(resolver.deps)
             deps_blob = marshal.dumps(deps)
         self.state = (totals.dump(), marshal.dumps(self.memo()), deps_blob, self.state[3])
-        self._records.clear()  # freed now by reference counting, not later by the collector
+        # Freed now by reference counting rather than traversed later by the collector: the
+        # index keeps this run alive (for the memo and the records) but needs none of these.
+        self._records.clear()
+        self._deps = self._table = None
+        self.new_contribs.clear()
+        self.new_pairs.clear()
         return self._result(blobs, relinked=len(relink), dirty=True)
 
     def old_module(self, path: str) -> str:
