@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bot.errors import ConfigError, NotAvailableError, SelfmodError
+from bot.errors import ConfigError, SelfmodError
 from bot.settings import Settings, load_settings
 
 EXIT_USAGE = 2
@@ -151,9 +151,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, settings)
     except ConfigError as exc:
         print(f"selfmod: configuration error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except NotAvailableError as exc:
-        print(f"selfmod {args.command}: not available yet: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SelfmodError as exc:
         print(f"selfmod {args.command}: error: {exc}", file=sys.stderr)

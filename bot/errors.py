@@ -9,10 +9,6 @@ class ConfigError(SelfmodError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-class NotAvailableError(SelfmodError):
-    """A capability that this build does not provide yet."""
-
-
 class PermanentJobError(SelfmodError):
     """A job failed in a way no retry can mend; it is dead-lettered at once."""
 

@@ -77,8 +77,3 @@ def test_db_upgrade_then_worker_once(tmp_path: Path) -> None:
     assert _selfmod("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     assert _selfmod("worker", "--once", env=env, cwd=tmp_path).returncode == 0
 
-
-def test_later_capability_says_not_available_yet(tmp_path: Path) -> None:
-    """A subcommand whose capability is not built yet exits 2 saying so, never silently."""
-    result = _selfmod("demo", cwd=tmp_path)
-    _assert_one_clear_line(result, "not available yet")

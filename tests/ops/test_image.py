@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -50,7 +51,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     # pip inside a build container has no CA bundle for the index here: wheels come from
     # the host, as the Dockerfile documents.
-    subprocess.run([str(ROOT / ".venv/bin/pip"), "wheel", "-q", ".[postgres]", "-w",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", ".[postgres]", "-w",
                     str(context / "wheelhouse")], cwd=context, check=True, timeout=900,
                    capture_output=True)
     tag = f"selfmod-app-test:{uuid.uuid4().hex[:8]}"
