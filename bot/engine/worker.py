@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+import docker
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.clock import utcnow
@@ -25,6 +26,8 @@ from bot.store.queue import ClaimedJob, JobQueue
 log = logging.getLogger(__name__)
 
 DB_RETRY_CAP_SECONDS = 30.0
+# Longer than any sandbox session of one job may live.
+LEFTOVER_AGE_SECONDS = 6 * 3600.0
 
 JobHandler = Callable[[ClaimedJob], Awaitable[Mapping[str, Any] | None]]
 
@@ -146,6 +149,32 @@ def install_signal_handlers(worker: Worker) -> None:
         loop.add_signal_handler(signum, worker.stop)
 
 
+def sweep_sandbox_leftovers(settings: Settings) -> int:
+    """Remove sandbox containers that a crashed worker left on each engine; return how many.
+
+    Only containers older than any sandbox run may last are touched, so the live runs of
+    other workers sharing an engine are safe.
+    """
+    from bot.errors import SandboxError
+    from bot.sandbox.connect import DEFAULT_DOCKER_HOST, open_docker
+    from bot.sandbox.runner import remove_leftovers
+
+    removed = 0
+    for url in settings.docker_hosts or (DEFAULT_DOCKER_HOST,):
+        try:
+            client = open_docker(url, timeout=10)
+            try:
+                removed += remove_leftovers(client, older_than=LEFTOVER_AGE_SECONDS)
+            finally:
+                client.close()
+        except (SandboxError, docker.errors.DockerException) as exc:
+            # An engine that is down now is swept the next time a worker starts.
+            log.warning("could not sweep sandbox leftovers on %s: %s", url, type(exc).__name__)
+    if removed:
+        log.info("removed %d sandbox leftovers", removed)
+    return removed
+
+
 def worker_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run `selfmod worker`."""
     from bot.engine.jobs import build_job_handlers
@@ -170,6 +199,7 @@ def worker_command(args: argparse.Namespace, settings: Settings) -> int:
                 from bot.metrics import serve_process_metrics
 
                 serve_process_metrics(settings.metrics_port)
+            await asyncio.to_thread(sweep_sandbox_leftovers, settings)
             log.info("worker %s started", worker.worker_id)
             try:
                 await worker.run(once=args.once)

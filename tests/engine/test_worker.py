@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import docker
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import utcnow
-from bot.engine.worker import Worker
+from bot.engine.worker import Worker, sweep_sandbox_leftovers
+from bot.sandbox.runner import LABEL
+from bot.settings import load_settings
 from bot.store.db import create_engine
 from bot.store.models import JobStatus
 from bot.store.queue import ClaimedJob, JobQueue
@@ -96,3 +101,22 @@ async def test_unreachable_database_does_not_kill_the_worker() -> None:
     await asyncio.wait_for(running, 10)
     await queue.close()
     await engine.dispose()
+
+
+def test_sweep_survives_an_engine_that_is_down(tmp_path: Path) -> None:
+    """A Docker engine that does not answer is skipped at worker start, not fatal."""
+    settings = load_settings({"SELFMOD_DOCKER_HOSTS": f"unix://{tmp_path / 'no.sock'}"})
+    assert sweep_sandbox_leftovers(settings) == 0
+
+
+@pytest.mark.docker
+def test_sweep_leaves_live_sandbox_containers_alone() -> None:
+    """A young sandbox container (another worker's live run) survives the start-up sweep."""
+    client = docker.from_env()
+    container = client.containers.create("selfmod-sandbox:latest", ["true"],
+                                          labels={LABEL: "1"})
+    try:
+        sweep_sandbox_leftovers(load_settings({}))
+        container.reload()
+    finally:
+        container.remove(force=True)
