@@ -308,8 +308,12 @@ class Pipeline:
                 with self._stage(result, "benchmarks"):
                     self.progress("benchmarks", f"suggestion {counter}: A/B ({plan.kind}) — "
                                   f"{suggestion.title}")
+                    threshold = (options.thresholds.min_improvement
+                                 if suggestion.modification_type is ModificationType.PERFORMANCE
+                                 else None)
                     measured = await self.perf.measure(base, candidate, plan,
-                                                       modification_id=suggestion.id)
+                                                       modification_id=suggestion.id,
+                                                       threshold=threshold)
                 evidence = replace(evidence, measurement=measured)
         decision = decide(evidence, options.thresholds)
         if decision.approved and tests.scope == "targeted":

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from bot.errors import SandboxError
 from bot.perf.decision import BehaviourCheck, Measurement
-from bot.perf.stats import compare_pairs
+from bot.perf.stats import LOOKS, compare_pairs
 from bot.sandbox.limits import SandboxLimits
 from bot.sandbox.runner import SandboxRequest, SandboxResult
 
@@ -134,6 +134,7 @@ class MeasureSettings:
     half_width: float = 0.03
     run_seconds: float = 0.2
     run_timeout: float = 120.0
+    looks: tuple[int, ...] = LOOKS  # pair counts at which the interval may stop measuring
 
 
 class SandboxRuns(Protocol):
@@ -211,10 +212,16 @@ class PerfSandbox:
                                            reports.get(t.qualname)) for t in targets)
 
     async def measure(self, baseline: Path, candidate: Path, plan: BenchPlan,
-                      modification_id: uuid.UUID | None = None) -> Measurement | None:
-        """Interleave baseline and candidate runs; None when too few runs succeeded."""
+                      modification_id: uuid.UUID | None = None, *,
+                      threshold: float | None = None) -> Measurement | None:
+        """Interleave baseline and candidate runs; None when too few runs succeeded.
+
+        `threshold` (a performance suggestion's required improvement) lets the runs stop once
+        the interval settles the decision either way; without it only a slowdown is sought.
+        """
         m = self._measure
         spec: dict[str, Any] = {
+            "threshold": threshold, "looks": list(m.looks),
             "kind": plan.kind, "baseline": "a", "candidate": "b", "min_pairs": m.min_pairs,
             "max_pairs": m.max_pairs, "budget_seconds": m.budget_seconds,
             "half_width": m.half_width, "run_seconds": m.run_seconds,

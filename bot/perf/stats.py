@@ -13,6 +13,13 @@ must both see a difference, and the interval must clear a noise floor of 2%: cod
 and allocator effects shift timings of identical code by a few percent systematically (Mytkowicz
 et al., "Producing wrong data without doing anything obviously wrong"), which no resampling of
 the same runs can see. Together these keep identical code from passing for faster.
+
+Stopping early. The measuring loop may stop as soon as the decision can no longer change, but it
+only asks at fixed looks (`LOOKS`: after 5, 10 and 20 pairs), never after every pair: peeking at
+an interval after each new pair and stopping on the first favourable one inflates the false
+positive rate well past the nominal 5%. Success needs the interval's lower bound at or over the
+improvement threshold (and the rank test to agree); futility is an upper bound under it, as long
+as the point estimate does not lean towards a slowdown that more pairs could still prove.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ CONFIDENCE = 0.95
 ALPHA = 0.05
 RESAMPLES = 2000
 NOISE_FLOOR = 0.02  # the smallest difference we ever call real
+LOOKS = (5, 10, 20)  # the only pair counts at which the interval may stop the measurement
 _EXACT_LIMIT = 24  # exact Mann-Whitney distribution up to this many observations in all
 
 
@@ -187,6 +195,28 @@ def is_tight(pairs: Sequence[tuple[float, float]], *, half_width: float) -> bool
         return False
     comparison = compare_pairs(pairs)
     return (comparison.high - comparison.low) / 2 <= half_width
+
+
+def decide_stop(pairs: Sequence[tuple[float, float]], *, threshold: float | None,
+                looks: Sequence[int] = LOOKS) -> str | None:
+    """Return why measuring can stop at this look ("success" or "futility"), else None.
+
+    `threshold` is the improvement a performance suggestion must show (0.20); None for a change
+    that is measured only for regressions, which can never succeed early.
+    """
+    if len(pairs) not in looks:
+        return None
+    comparison = compare_pairs(pairs)
+    if threshold is not None and comparison.low >= threshold and comparison.p_value < ALPHA:
+        return "success"
+    if threshold is not None and comparison.high >= threshold:
+        return None  # the threshold is still within reach
+    # Approval is out of reach; whether the reason is a slowdown is settled unless the estimate
+    # leans slower without proof yet.
+    leans_slower = comparison.improvement < -NOISE_FLOOR
+    if leans_slower and not comparison.significant_regression:
+        return None
+    return "futility"
 
 
 def _median(values: Sequence[float]) -> float:

@@ -10,6 +10,7 @@ import pytest
 from bot.perf.stats import (
     bootstrap_mean_interval,
     compare_pairs,
+    decide_stop,
     is_tight,
     log_ratios,
     mann_whitney_p,
@@ -25,6 +26,21 @@ def _noisy_pairs(factor: float, n: int, seed: int,
         pairs.append((drift * rng.lognormvariate(0, noise),
                       factor * drift * rng.lognormvariate(0, noise)))
     return pairs
+
+
+def _measure_sequentially(factor: float, seed: int, noise: float, threshold: float | None,
+                          max_pairs: int = 30) -> tuple[list[tuple[float, float]], str | None]:
+    """Add noisy pairs one by one until decide_stop stops them; return them and why."""
+    rng = random.Random(seed)
+    pairs: list[tuple[float, float]] = []
+    while len(pairs) < max_pairs:
+        drift = rng.uniform(0.8, 1.2)
+        pairs.append((drift * rng.lognormvariate(0, noise),
+                      factor * drift * rng.lognormvariate(0, noise)))
+        why = decide_stop(pairs, threshold=threshold)
+        if why is not None:
+            return pairs, why
+    return pairs, None
 
 
 class TestMannWhitney:
@@ -133,3 +149,59 @@ def test_a_tight_one_percent_gain_is_under_the_noise_floor() -> None:
     result = compare_pairs(_noisy_pairs(0.99, 20, seed=5, noise=0.001))
     assert result.low > 0
     assert not result.significant_improvement
+
+
+class TestDecideStop:
+    def test_only_fixed_looks_are_consulted(self) -> None:
+        """Between looks the rule never stops, however clear the pairs are."""
+        clear = _noisy_pairs(0.5, 7, seed=6, noise=0.01)
+        assert decide_stop(clear, threshold=0.2) is None
+        assert decide_stop(clear[:5], threshold=0.2) == "success"
+
+    def test_a_halved_time_succeeds_at_the_first_look(self) -> None:
+        """A candidate twice as fast clears a 20% threshold after five pairs."""
+        pairs, why = _measure_sequentially(0.5, seed=7, noise=0.02, threshold=0.2)
+        assert (len(pairs), why) == (5, "success")
+
+    def test_identical_code_is_futile_at_the_first_look(self) -> None:
+        """Identical code with little noise stops after five pairs: 20% is out of reach."""
+        pairs, why = _measure_sequentially(1.0, seed=8, noise=0.01, threshold=0.2)
+        assert (len(pairs), why) == (5, "futility")
+
+    def test_a_gain_near_the_threshold_keeps_measuring(self) -> None:
+        """A noisy 20% gain whose interval straddles the threshold is not stopped."""
+        pairs = _noisy_pairs(0.8, 5, seed=9, noise=0.1)
+        assert compare_pairs(pairs).low < 0.2 <= compare_pairs(pairs).high
+        assert decide_stop(pairs, threshold=0.2) is None
+
+    def test_an_unproven_slowdown_keeps_measuring(self) -> None:
+        """A noisy slowdown not yet significant goes on until the regression is settled."""
+        pairs = [(1.0, 1.2), (1.0, 0.95), (1.2, 1.3), (0.9, 1.0), (1.1, 1.0)]
+        assert compare_pairs(pairs).improvement < -0.02
+        assert not compare_pairs(pairs).significant_regression
+        assert decide_stop(pairs, threshold=0.2) is None
+
+    def test_a_quarter_slower_stops_as_a_proven_regression(self) -> None:
+        """A 25% slowdown stops once the regression is significant, without a threshold."""
+        pairs, why = _measure_sequentially(1.25, seed=10, noise=0.05, threshold=None)
+        assert why == "futility" and len(pairs) in (5, 10, 20)
+        assert compare_pairs(pairs).significant_regression
+
+    def test_without_a_threshold_nothing_succeeds(self) -> None:
+        """A change measured only for regressions never stops on success."""
+        assert decide_stop(_noisy_pairs(0.5, 5, seed=11, noise=0.01), threshold=None) == (
+            "futility")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("noise", [0.05, 0.15])
+def test_sequential_rule_on_pure_noise_keeps_false_positives_under_one_in_20(
+        noise: float) -> None:
+    """Stopped by the looks rule, 100 A/A measurements show fewer than 5 verdicts either way."""
+    improvements = regressions = 0
+    for seed in range(100):
+        pairs, _ = _measure_sequentially(1.0, seed=1000 + seed, noise=noise, threshold=0.2)
+        result = compare_pairs(pairs)
+        improvements += result.significant_improvement
+        regressions += result.significant_regression
+    assert improvements < 5 and regressions < 5

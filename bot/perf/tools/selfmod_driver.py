@@ -207,7 +207,7 @@ def parse_seconds(text: str) -> float | None:
 
 
 def ab(spec: dict[str, Any]) -> dict[str, Any]:
-    """Interleave baseline and candidate runs after a warm-up until tight or out of time."""
+    """Interleave baseline and candidate runs after a warm-up until settled or out of time."""
     a, b = Side("a", spec["baseline"], spec), Side("b", spec["candidate"], spec)
     started = time.perf_counter()
     rounds = calibrate(a, spec)
@@ -226,8 +226,16 @@ def ab(spec: dict[str, Any]) -> dict[str, Any]:
             stopped = "failures"
             break
         enough = len(pairs) >= int(spec["min_pairs"])
-        if enough and stats.is_tight([(x, y) for x, y in pairs],
-                                     half_width=float(spec["half_width"])):
+        # The interval is consulted only at the fixed looks (see stats.decide_stop).
+        looks = [int(n) for n in spec.get("looks") or stats.LOOKS]
+        at_look = enough and len(pairs) in looks
+        settled = stats.decide_stop([(x, y) for x, y in pairs], threshold=spec.get("threshold"),
+                                    looks=looks) if at_look else None
+        if settled is not None:
+            stopped = settled
+            break
+        if at_look and stats.is_tight([(x, y) for x, y in pairs],
+                                      half_width=float(spec["half_width"])):
             stopped = "tight"
             break
         if enough and time.perf_counter() - started > float(spec["budget_seconds"]):
