@@ -154,6 +154,24 @@ class _Run:
         self.fan_in.update(self.totals.fan_in)
         self.conventions.update(self.totals.conventions)
         self.refs.update(self.memo()[2])
+        keys = self._table_changes(changed, removed)
+        resolver = Resolver(self.table, *self.memo()[:2], {})
+        answers_changed = self._refresh(resolver, keys) if keys and self.state[2] else set()
+        relink = set(changed)
+        if answers_changed:
+            relink |= {p for p in self.by_path if p not in relink and
+                       not answers_changed.isdisjoint(
+                           marshal.loads(split(self.old_blobs[p])[QUERIES]))}
+        blobs = dict(self.old_blobs)
+        for path in removed:
+            self._subtract(path)
+            del blobs[path], self.totals.summaries[path], assign[path]
+        reach_dirty = self._relink(relink, resolver, blobs) or bool(removed)
+        self._finish(resolver, blobs, reach_dirty)
+        return self._result(blobs, relinked=len(relink), dirty=True)
+
+    def _table_changes(self, changed: list[str], removed: list[str]) -> set[str]:
+        """Return the names whose facts the changed and removed files alter."""
         keys: set[str] = set()
         for path in changed:
             entry = self.by_path[path]
@@ -170,19 +188,11 @@ class _Run:
         if keys:
             self.table_stale = True
             self.state = (*self.state[:3], b"")  # rebuilt when first needed
-        resolver = Resolver(self.table, *self.memo()[:2], {})
-        answers_changed = self._refresh(resolver, keys) if keys and self.state[2] else set()
-        relink = set(changed)
-        reach_dirty = bool(removed)
-        if answers_changed:
-            relink |= {p for p in self.by_path if p not in relink and
-                       not answers_changed.isdisjoint(
-                           marshal.loads(split(self.old_blobs[p])[QUERIES]))}
-        blobs = dict(self.old_blobs)
-        totals = self.totals
-        for path in removed:
-            self._subtract(path)
-            del blobs[path], totals.summaries[path], assign[path]
+        return keys
+
+    def _relink(self, relink: set[str], resolver: Resolver, blobs: dict[str, bytes]) -> bool:
+        """Link the modules again; return whether what tests reach may have changed."""
+        totals, reach_dirty = self.totals, False
         for entry in self.entries:
             if entry.path not in relink:
                 continue
@@ -191,12 +201,17 @@ class _Run:
             linked = link_module(entry, self.record(entry), contrib, resolver)
             blobs[entry.path] = linked.blob
             totals.summaries[entry.path] = linked.summary
-            assign[entry.path] = entry.key
+            totals.assign[entry.path] = entry.key
             self.fan_in.update(linked.fan_in)
             self.conventions.update(linked.conventions)
             self.refs.update(linked.queries)
             self.new_pairs[entry.path] = linked.pairs
             reach_dirty = reach_dirty or before != reach_inputs(linked.summary, linked.pairs)
+        return reach_dirty
+
+    def _finish(self, resolver: Resolver, blobs: dict[str, bytes], reach_dirty: bool) -> None:
+        """Settle the totals, forget unused answers, and encode the new state."""
+        totals = self.totals
         totals.fan_in = _positive(self.fan_in)
         totals.conventions = _positive(self.conventions)
         self.memo()[2].clear()
@@ -218,7 +233,6 @@ class _Run:
         self._deps = self._table = None
         self.new_contribs.clear()
         self.new_pairs.clear()
-        return self._result(blobs, relinked=len(relink), dirty=True)
 
     def old_module(self, path: str) -> str:
         key = self.totals.assign[path]  # "digest:module:flag"
