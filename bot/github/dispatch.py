@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -31,9 +32,25 @@ log = logging.getLogger(__name__)
 GITHUB_EVENT_JOB = "github_event"
 
 
-def build_event_payload(event: str, delivery_id: str, data: Any) -> dict[str, Any]:
-    """Return the job payload that carries one delivery to the worker."""
-    return {"event": event, "delivery_id": delivery_id, "data": data}
+def build_event_payload(event: str, delivery_id: str, *, body: str) -> dict[str, Any]:
+    """Return the job payload that carries one delivery to the worker.
+
+    The delivery's JSON text travels as it came: storing it as a string costs far less on
+    the webhook path than serialising the parsed event again.
+    """
+    return {"event": event, "delivery_id": delivery_id, "body": body}
+
+
+def read_event_data(payload: Mapping[str, Any]) -> Any:
+    """Return the delivery's parsed JSON from a job payload (`body` text, or older `data`)."""
+    if "body" in payload:
+        try:
+            return json.loads(payload["body"])
+        except (TypeError, ValueError) as exc:
+            raise PermanentJobError(f"the delivery's body is not JSON: {exc}") from None
+    if "data" in payload:
+        return payload["data"]
+    raise PermanentJobError("the github_event payload has neither body nor data")
 
 
 def is_permanent(error: gidgethub.HTTPException) -> bool:
@@ -65,7 +82,7 @@ class GitHubEventJob:
         """Dispatch the delivery; a permanent GitHub refusal is dead-lettered, not retried."""
         payload = job.payload
         delivery_id = str(payload["delivery_id"])
-        event = sansio.Event(payload["data"], event=str(payload["event"]),
+        event = sansio.Event(read_event_data(payload), event=str(payload["event"]),
                              delivery_id=delivery_id)
         installation_id = (event.data.get("installation") or {}).get("id") \
             if isinstance(event.data, dict) else None

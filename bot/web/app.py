@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from bot.github.intake import DeliveryRecorder
 from bot.github.router import build_router
 from bot.settings import Settings
 from bot.store.db import create_engine, create_sessionmaker
@@ -19,7 +20,7 @@ from bot.store.migrate import ensure_current
 from bot.store.queue import JobQueue
 from bot.web import health, metrics, status, webhook
 from bot.web.api.routes import add_api
-from bot.web.keys import ENGINE, QUEUE, ROUTER, SESSIONS, SETTINGS
+from bot.web.keys import ENGINE, QUEUE, RECORDER, ROUTER, SESSIONS, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     app[SESSIONS] = create_sessionmaker(engine)
     app[QUEUE] = JobQueue(engine)
+    app[RECORDER] = DeliveryRecorder(app[QUEUE])
     yield
     await app[QUEUE].close()
     await engine.dispose()
