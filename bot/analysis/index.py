@@ -89,9 +89,17 @@ def _build(root: Path, cache_dir: Path | None, cache_key: str | None,
                                max_file_bytes=max_file_bytes)
     names = module_names([f.path for f in files], root.resolve().name)
     cache = IndexCache.open(cache_dir, cache_key or str(root.resolve()))
-    entries, tasks = _plan(root, files, names, cache, problems)
-    for position, blob in _parse(tasks, workers):
-        entries[position] = entries[position]._replace(record=blob)
+    count = workers or os.cpu_count() or 1
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if not cache.records and _pool_pays(count, len(files), sum(f.size for f in files)):
+            # Nothing is cached: start the workers while the files are read and hashed.
+            pool = stack.enter_context(_pool(count))
+            for _ in range(count):
+                pool.submit(int)
+        entries, tasks = _plan(root, files, names, cache, problems)
+        for position, blob in _parse(tasks, count, pool):
+            entries[position] = entries[position]._replace(record=blob)
     linked = link_all(entries, cache)
     if linked.dirty or tasks or len(files) != len(cache.stats):
         _save(cache, files, linked)  # nothing new: the cache on disk is already right
@@ -152,19 +160,28 @@ def _plan(root: Path, files: list[SourceFile], names: dict[str, tuple[str, bool]
     return entries, tasks
 
 
-def _parse(tasks: list[Task], workers: int | None) -> list[tuple[int, bytes]]:
-    """Extract every task's record, in a process pool when the work is large enough."""
-    count = workers or os.cpu_count() or 1
-    total = sum(len(t[1]) for t in tasks)
-    if count < 2 or len(tasks) < _POOL_MIN_FILES or total < _POOL_MIN_BYTES:
-        return _extract_batch(tasks)
-    batches = _batches(tasks, count * 6)
+def _pool_pays(count: int, files: int, total_bytes: int) -> bool:
+    """Return whether parsing this much in worker processes beats parsing in-process."""
+    return count >= 2 and files >= _POOL_MIN_FILES and total_bytes >= _POOL_MIN_BYTES
+
+
+def _pool(count: int) -> ProcessPoolExecutor:
     # forkserver, not fork: the caller may be a threaded server, and forking it is unsafe.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["bot.analysis.extract"])
-    with ProcessPoolExecutor(count, mp_context=context, initializer=gc.disable) as pool:
+    return ProcessPoolExecutor(count, mp_context=context, initializer=gc.disable)
+
+
+def _parse(tasks: list[Task], count: int, pool: ProcessPoolExecutor | None,
+           ) -> list[tuple[int, bytes]]:
+    """Extract every task's record, in a process pool when the work is large enough."""
+    if not _pool_pays(count, len(tasks), sum(len(t[1]) for t in tasks)):
+        return _extract_batch(tasks)
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(_pool(count))
         results: list[tuple[int, bytes]] = []
-        for part in pool.map(_extract_batch, batches):
+        for part in pool.map(_extract_batch, _batches(tasks, count * 6)):
             results.extend(part)
     return results
 
