@@ -16,7 +16,7 @@ from bot.errors import GenerationError
 from bot.generate.conventions import Style, configured_formatter, format_source
 from bot.generate.rename import rename_symbol
 from bot.generate.rules import CATALOGUE, RuleTransformer, apply_rule
-from bot.generate.rules.base import MODULE_SCOPE, Site, parse_source
+from bot.generate.rules.base import MODULE_SCOPE, ParsedModule, Site, parse_source
 from bot.generate.suggestion import FileChange, ModificationType, Suggestion
 
 if TYPE_CHECKING:
@@ -81,8 +81,13 @@ def generate_suggestions(root: Path, index: CodebaseIndex, goals: Iterable[str],
         source = _read(root / module.path)
         if source is None:
             continue
+        try:
+            # Parsed once: every rule shares the tree and its resolved positions.
+            parsed = parse_source(source)
+        except (cst.ParserSyntaxError, SyntaxError, RecursionError):
+            continue
         for rule in rules:
-            suggestions.extend(_rule_suggestions(rule, source, module.name, module.path,
+            suggestions.extend(_rule_suggestions(rule, parsed, module.name, module.path,
                                                  index, style, root))
     if ModificationType.REFACTOR in wanted and (
             config.rule_ids is None or RENAME_RULE_ID in config.rule_ids):
@@ -116,12 +121,14 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _rule_suggestions(rule: type[RuleTransformer], source: str, module: str, path: str,
-                      index: CodebaseIndex, style: Style, root: Path) -> list[Suggestion]:
+def _rule_suggestions(rule: type[RuleTransformer], parsed: ParsedModule, module: str,
+                      path: str, index: CodebaseIndex, style: Style,
+                      root: Path) -> list[Suggestion]:
+    source = parsed.source
+    loops_only = rule.info.modification_type is ModificationType.PERFORMANCE
     try:
-        parsed = parse_source(source)
-        survey = apply_rule(rule, parsed, style)
-    except (cst.ParserSyntaxError, SyntaxError, RecursionError):
+        survey = apply_rule(rule, parsed, style, loops_only=loops_only)
+    except RecursionError:
         # Unparseable, or nested deeper than libcst's recursive code generation allows.
         return []
     symbols = _symbols_in_order(survey.sites)
@@ -133,7 +140,8 @@ def _rule_suggestions(rule: type[RuleTransformer], source: str, module: str, pat
                 function is None or not function.loops):
             # The index shows no loop here: nothing worth proving faster.
             continue
-        result = apply_rule(rule, parsed, style, only=frozenset({symbol}))
+        result = apply_rule(rule, parsed, style, only=frozenset({symbol}),
+                            loops_only=loops_only)
         modified = _finish(result.source, source, style, root, path)
         if modified is None:
             _LOG.info("rule %s: %s dropped (would break the line length or not compile)",

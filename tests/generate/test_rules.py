@@ -129,3 +129,34 @@ def test_unknown_rule_id_names_the_known_ones() -> None:
     """Asking for a rule that does not exist lists the catalogue."""
     with pytest.raises(KeyError, match="membership-set"):
         rule_by_id("no-such-rule")
+
+
+_TWO_QUEUES = ("def loopless(item):\n    queue = []\n    queue.append(item)\n"
+               "    return queue.pop(0)\n\n\n"
+               "def outer(items):\n    def drain():\n        queue = []\n        out = []\n"
+               "        queue.extend(items)\n        while queue:\n"
+               "            out.append(queue.pop(0))\n        return out\n"
+               "    return drain()\n")
+
+
+def test_loops_only_leaves_loopless_functions_unvisited() -> None:
+    """With loops_only, a performance rule finds nothing in a function without a loop."""
+    source = ("def f(xs):\n    for x in xs:\n        print(x)\n\n\n"
+              "def g(xs):\n    return sorted(xs)[0]\n")
+    rule = rule_by_id("sorted-min")
+    assert apply_rule(rule, source, Style()).changed
+    assert not apply_rule(rule, source, Style(), loops_only=True).changed
+
+
+def test_loops_only_still_reaches_a_loop_in_a_nested_function() -> None:
+    """A loop inside a nested function keeps its enclosing functions walked."""
+    result = apply_rule(rule_by_id("deque-queue"), _TWO_QUEUES, Style(), loops_only=True)
+    assert {site.symbol for site in result.sites} == {"outer.<locals>.drain"}
+
+
+def test_only_walks_into_the_enclosing_function_of_a_wanted_symbol() -> None:
+    """Naming a nested function rewrites it even though its parent is not named."""
+    result = apply_rule(rule_by_id("deque-queue"), _TWO_QUEUES, Style(),
+                        only=frozenset({"outer.<locals>.drain"}))
+    assert result.changed and "popleft()" in result.source
+    assert "return queue.pop(0)" in result.source  # the loopless function is left alone

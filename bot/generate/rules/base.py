@@ -16,6 +16,7 @@ from bot.generate.rules.facts import FunctionFacts, ModuleFacts, function_facts,
 from bot.generate.suggestion import ModificationType
 
 MODULE_SCOPE = "<module>"
+_LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.comprehension)
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
@@ -84,8 +85,10 @@ class RuleTransformer(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider,)
     info: ClassVar[RuleInfo]
 
-    def __init__(self, parsed: ParsedModule, style: Style, only: frozenset[str] | None) -> None:
+    def __init__(self, parsed: ParsedModule, style: Style, only: frozenset[str] | None,
+                 loops_only: bool = False) -> None:
         super().__init__()
+        self.loops_only = loops_only
         self.parsed = parsed
         self.module_facts = parsed.facts
         self.names_used = set(parsed.names)
@@ -100,6 +103,7 @@ class RuleTransformer(cst.CSTTransformer):
         self.try_depth = 0
         self._module: cst.Module | None = None
         self._saved_depths: list[tuple[int, int]] = []
+        self._skipped: list[bool] = []
 
     # Scope and context tracking -------------------------------------------------------------
 
@@ -114,8 +118,9 @@ class RuleTransformer(cst.CSTTransformer):
         self._scopes.pop()
         return updated_node
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        facts = self.parsed.function_facts(self.line(node.name))
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        line = self.line(node.name)
+        facts = self.parsed.function_facts(line)
         if facts is None:
             tree = ast.parse(self.code(node).strip("\n") + "\n")
             fn = tree.body[0]
@@ -124,10 +129,23 @@ class RuleTransformer(cst.CSTTransformer):
         self._scopes.append(_Scope(node.name.value, is_function=True, facts=facts))
         self._saved_depths.append((self.loop_depth, self.try_depth))
         self.loop_depth = self.try_depth = 0
+        # Walking a function's body is most of a rule's cost: skip the bodies it cannot touch.
+        skip = self._is_out_of_scope(line)
+        self._skipped.append(skip)
+        return not skip
+
+    def _is_out_of_scope(self, line: int) -> bool:
+        """Tell whether nothing in this function can fire: not wanted, or loopless."""
+        symbol = self.symbol
+        if self.only is not None and not any(
+                wanted == symbol or wanted.startswith(symbol + ".") for wanted in self.only):
+            return True
+        return self.loops_only and self.parsed.has_loops(line) is False
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef,
                           updated_node: cst.FunctionDef) -> cst.FunctionDef:
-        result = self.rewrite_function(original_node, updated_node)
+        skipped = self._skipped.pop()
+        result = updated_node if skipped else self.rewrite_function(original_node, updated_node)
         self._scopes.pop()
         self.loop_depth, self.try_depth = self._saved_depths.pop()
         return result
@@ -321,6 +339,14 @@ class ParsedModule:
             self._function_facts[line] = function_facts(node)
         return self._function_facts[line]
 
+    def has_loops(self, line: int) -> bool | None:
+        """Tell whether the function whose name stands on `line` has a loop or comprehension
+        anywhere (nested functions included); None when no def stands there."""
+        node = self.defs.get(line)
+        if node is None:
+            return None
+        return any(isinstance(n, _LOOPS) for n in ast.walk(node))
+
 
 def parse_source(source: str) -> ParsedModule:
     """Parse a module for the rules; raise libcst.ParserSyntaxError or SyntaxError."""
@@ -337,10 +363,14 @@ def parse_source(source: str) -> ParsedModule:
 
 
 def apply_rule(rule: type[RuleTransformer], source: str | ParsedModule, style: Style,
-               only: frozenset[str] | None = None) -> RuleResult:
-    """Run one rule over a module; raise libcst.ParserSyntaxError on a source that won't parse."""
+               only: frozenset[str] | None = None, *, loops_only: bool = False) -> RuleResult:
+    """Run one rule over a module; raise libcst.ParserSyntaxError on a source that won't parse.
+
+    `only` limits the rewrites (and the walk) to those functions; `loops_only` skips the
+    bodies of functions without a loop, where a performance rule has nothing worth proving.
+    """
     parsed = parse_source(source) if isinstance(source, str) else source
-    transformer = rule(parsed, style, only)
+    transformer = rule(parsed, style, only, loops_only)
     result = parsed.wrapper.visit(transformer)
     if not transformer.sites:
         return RuleResult(parsed.source, (), tuple(transformer.refusals))
