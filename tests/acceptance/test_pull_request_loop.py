@@ -89,7 +89,6 @@ def docker_ready() -> None:
         pytest.skip(f"needs Docker and {SANDBOX_IMAGE} (scripts/build-sandbox-image.sh)")
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_push_proposes_merge_applies_comment_rolls_back(
         docker_ready: None, running_app: RunningApp, fakehub: FakeHub,
         github_settings: Settings, github_request_log: Path, tmp_path: Path,
@@ -164,3 +163,25 @@ async def test_push_proposes_merge_applies_comment_rolls_back(
         assert token not in database
         assert token not in workspace_configs
     assert json.dumps(fakehub.state.deliveries)  # every delivery was JSON the app accepted
+
+
+async def test_analyze_command_replies_when_done_and_skips_the_open_change(
+        docker_ready: None, running_app: RunningApp, fakehub: FakeHub,
+        tmp_path: Path) -> None:
+    """`/selfmod analyze` gets eyes at once and, once analysed, a reply; the open change is
+    not proposed twice."""
+    repo = await fakehub.add_repo("octo-org", "graphs", installation_id=INSTALLATION_ID)
+    fakehub.set_permission(repo, PERSON, "write")
+    await asyncio.to_thread(push_sample, fakehub, repo, tmp_path / "work")
+    await settle(running_app, fakehub)
+    [pull] = self_mod_pulls(fakehub, repo, revert=False)
+
+    issue = fakehub.open_issue(repo, "Please look again", PERSON)
+    command = await fakehub.comment(repo, issue.number, PERSON, "/selfmod analyze")
+    await settle(running_app, fakehub)
+    assert [r["content"] for r in issue.reactions
+            if r.get("comment_id") == command["id"]] == ["eyes"]
+    replies = [c["body"] for c in issue.comments if c["user"].endswith("[bot]")]
+    assert len(replies) == 1 and replies[0].startswith("Analysed "), replies
+    assert "not proposed (duplicate)" in replies[0]
+    assert self_mod_pulls(fakehub, repo, revert=False) == [pull]

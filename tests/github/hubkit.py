@@ -92,9 +92,9 @@ async def open_self_mod_pull(hub_repo: HubRepo, modification_id: uuid.UUID, *,
     return pull
 
 
-async def settle(app: RunningApp, hub_repo: HubRepo) -> None:
+async def settle(app: RunningApp, hub: FakeHub) -> None:
     """Deliver the double's webhooks and run the jobs they cause."""
     for _ in range(5):
-        await hub_repo.hub.drain()
+        await hub.drain()
         if await app.work() == 0:
             return

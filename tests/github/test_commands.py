@@ -178,3 +178,28 @@ async def test_permanent_404_is_recorded_not_retried(running_app: RunningApp,
         delivery = (await connection.execute(
             select(WebhookDelivery).where(WebhookDelivery.delivery_id == "c1"))).one()
     assert delivery.outcome == "failed"
+
+
+async def test_command_without_installation_fails_once_and_quietly(
+        running_app: RunningApp, fakehub: FakeHub) -> None:
+    """A command on a delivery with no installation is dead-lettered at once: no reaction,
+    no half-made reply, no job; a plain comment of that kind is still handled."""
+    repo, data, _ = await _setup(fakehub, running_app)
+    del data["installation"]  # derived: a repository webhook, not the App's
+    data["comment"]["body"] = "/selfmod rollback slower"
+    await running_app.deliver("issue_comment", "c1", data)
+    plain = json.loads(json.dumps(data))
+    plain["comment"]["body"] = "Looks good"
+    await running_app.deliver("issue_comment", "c2", plain)
+    await running_app.work()
+    assert fakehub.state.requests == []
+    assert fakehub.issue(repo, 1).reactions == [] and len(fakehub.issue(repo, 1).comments) == 1
+    assert await _rollback_jobs(running_app) == []
+    async with running_app.engine.connect() as connection:
+        jobs = {row.payload["delivery_id"]: row for row in (await connection.execute(
+            select(Job).where(Job.kind == "github_event"))).all()}
+        outcomes = dict((await connection.execute(select(
+            WebhookDelivery.delivery_id, WebhookDelivery.outcome))).all())
+    assert (jobs["c1"].status, jobs["c1"].attempts) == ("dead", 1)
+    assert "no installation" in jobs["c1"].last_error
+    assert outcomes == {"c1": "failed", "c2": "handled"}

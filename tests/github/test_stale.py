@@ -45,7 +45,7 @@ async def test_stale_proposal_is_closed_with_a_comment_and_expires(
     await seed_modification(running_app.engine, hub_repo.repo.id, number=new.number,
                             modification_id=new_id, diff="-b = 1\n+b = 2\n")
     assert await _close_stale(running_app, hub_repo) == [old.number]
-    await settle(running_app, hub_repo)
+    await settle(running_app, hub_repo.hub)
     assert (old.state, new.state) == ("closed", "open")
     [comment] = old.comments
     assert comment["user"] == BOT and "open for 15 days" in comment["body"]
@@ -61,7 +61,7 @@ async def test_expired_proposal_is_not_a_reviewers_no(running_app: RunningApp,
     await seed_modification(running_app.engine, hub_repo.repo.id, number=pull.number,
                             modification_id=modification_id, diff=DIFF)
     await _close_stale(running_app, hub_repo)
-    await settle(running_app, hub_repo)
+    await settle(running_app, hub_repo.hub)
     assert (await read_modification(running_app.engine, modification_id)).status == "expired"
     assert await _feedback(running_app, modification_id) == 0
     blocked = await load_blocked(create_sessionmaker(running_app.engine), hub_repo.repo.id)
@@ -76,7 +76,7 @@ async def test_closing_by_a_person_is_a_rejection(running_app: RunningApp,
     await seed_modification(running_app.engine, hub_repo.repo.id, number=pull.number,
                             modification_id=modification_id, diff=DIFF)
     await hub_repo.hub.close(hub_repo.repo, pull.number, "alice")
-    await settle(running_app, hub_repo)
+    await settle(running_app, hub_repo.hub)
     assert (await read_modification(running_app.engine, modification_id)).status == "rejected"
     assert await _feedback(running_app, modification_id) == 1
     blocked = await load_blocked(create_sessionmaker(running_app.engine), hub_repo.repo.id)
@@ -91,9 +91,9 @@ async def test_reopened_expired_proposal_is_proposed_again(running_app: RunningA
     await seed_modification(running_app.engine, hub_repo.repo.id, number=pull.number,
                             modification_id=modification_id)
     await _close_stale(running_app, hub_repo)
-    await settle(running_app, hub_repo)
+    await settle(running_app, hub_repo.hub)
     await hub_repo.hub.reopen(hub_repo.repo, pull.number, "alice")
-    await settle(running_app, hub_repo)
+    await settle(running_app, hub_repo.hub)
     assert (await read_modification(running_app.engine, modification_id)).status == "proposed"
 
 
@@ -106,7 +106,7 @@ async def test_stale_revert_is_closed_but_the_change_stays_applied(
     await seed_modification(running_app.engine, hub_repo.repo.id, status="applied", number=1,
                             modification_id=modification_id)
     assert await _close_stale(running_app, hub_repo) == [pull.number]
-    await settle(running_app, hub_repo)
+    await settle(running_app, hub_repo.hub)
     assert (await read_modification(running_app.engine, modification_id)).status == "applied"
 
 
