@@ -222,7 +222,18 @@ class DemoStory:
                 await hub.drain()
                 await queue.close()
                 await engine.dispose()
+        self._check_contract()
         return self.report
+
+    def _check_contract(self) -> None:
+        """Check every request the app made against GitHub's description, when it is there."""
+        from bot.fakehub.contract import check_contract
+
+        outcome = check_contract(Path(self.report.request_log))
+        self.report.facts["contract"] = {
+            "checked": outcome.checked, "problems": list(outcome.problems),
+            "spec": str(outcome.spec) if outcome.spec else None}
+        self._step("contract", outcome.describe())
 
     async def _play(self, hub: FakeHub, sessions: Any, running: asyncio.Future[Any]) -> None:
         repo = await hub.add_repo(OWNER, NAME)
@@ -315,4 +326,5 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print(f"\nrequests the app made: {report.request_log}\nfiles kept in {folder}")
-    return 0
+    # Requests outside GitHub's description fail the demo; a skipped check does not.
+    return 1 if report.facts["contract"]["problems"] else 0

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract.checker import check_log
 from fakes.github import INSTALLATION_ID, RunningApp
 from sqlalchemy import MetaData, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine.demo import push_sample
+from bot.fakehub.contract import check_log
 from bot.fakehub.server import FakeHub
 from bot.fakehub.state import Issue, Repo
 from bot.settings import Settings

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from checker import check_request, load_operations
+
+from bot.fakehub.contract import check_contract, check_request, load_operations
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +57,25 @@ def test_refs_with_slashes_match(operations) -> None:
     assert check_request(operations, "GET", "/repos/o/r/git/ref/heads/feature/x", None) == []
     assert check_request(operations, "POST", "/repos/o/r/git/refs",
                          {"ref": "refs/heads/x", "sha": "a" * 40}) == []
+
+
+def test_contract_of_a_log(tmp_path) -> None:
+    """A log's requests are counted and its problems named (what `selfmod demo` prints)."""
+    log = tmp_path / "requests.jsonl"
+    log.write_text(json.dumps({"method": "POST", "path": "/repos/o/r/issues/3/comments",
+                               "body": {"body": "hi"}}) + "\n"
+                   + json.dumps({"method": "POST", "path": "/repos/o/r/nowhere",
+                                 "body": None}) + "\n")
+    outcome = check_contract(log)
+    assert (outcome.checked, outcome.is_clean) == (2, False)
+    assert outcome.problems == ("POST /repos/o/r/nowhere: no such path in the description",)
+    assert outcome.describe().startswith("1 problem(s) in 2 requests")
+
+
+def test_clean_log_and_missing_description(tmp_path) -> None:
+    """A clean log says so; without the description the check says it was skipped."""
+    log = tmp_path / "requests.jsonl"
+    log.write_text(json.dumps({"method": "GET", "path": "/repos/o/r", "body": None}) + "\n")
+    assert check_contract(log).describe() == "all 1 requests fit GitHub's OpenAPI description"
+    skipped = check_contract(log, tmp_path / "missing.json")
+    assert not skipped.is_clean and "skipped" in skipped.describe()

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract.checker import check_log
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine.jobs import build_job_handlers
 from bot.engine.worker import Worker
+from bot.fakehub.contract import check_log
 from bot.fakehub.routes import build_app
 from bot.fakehub.server import FakeHub
 from bot.github.signature import build_signature

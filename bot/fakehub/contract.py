@@ -1,4 +1,7 @@
-"""Check HTTP requests against GitHub's OpenAPI description (path, method, body fields)."""
+"""Check HTTP requests against GitHub's OpenAPI description (path, method, body fields).
+
+The tests check every request the app makes in a session; `selfmod demo` checks its own run.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The shared folder beside the checkout; an installed package may run without it.
 SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "github" / "openapi-subset.json"
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
@@ -89,6 +93,37 @@ def _check_value(schema: dict[str, Any], value: Any, where: str) -> list[str]:
     if "enum" in schema and value not in schema["enum"]:
         problems.append(f"{where}={value!r} is not one of {schema['enum']}")
     return problems
+
+
+@dataclass(frozen=True)
+class ContractOutcome:
+    """How the requests of one log fared against the description."""
+
+    checked: int
+    problems: tuple[str, ...]
+    spec: Path | None
+
+    @property
+    def is_clean(self) -> bool:
+        """Tell whether the description was found and every request fits it."""
+        return self.spec is not None and not self.problems
+
+    def describe(self) -> str:
+        """Return one line saying what was checked and found."""
+        if self.spec is None:
+            return "contract check skipped: no openapi-subset.json (the shared folder) found"
+        if not self.problems:
+            return f"all {self.checked} requests fit GitHub's OpenAPI description"
+        return (f"{len(self.problems)} problem(s) in {self.checked} requests: "
+                + "; ".join(self.problems[:5]))
+
+
+def check_contract(log: Path, spec: Path = SPEC_PATH) -> ContractOutcome:
+    """Check a request log against the description, when the description is there."""
+    if not spec.is_file():
+        return ContractOutcome(0, (), None)
+    checked = len(log.read_text(encoding="utf-8").splitlines()) if log.exists() else 0
+    return ContractOutcome(checked, tuple(check_log(log, load_operations(spec))), spec)
 
 
 def check_log(log: Path, operations: list[Operation] | None = None) -> list[str]:
