@@ -28,7 +28,7 @@ from bot.clock import utcnow
 from bot.errors import GitHubError, PermanentJobError
 from bot.github.auth import GitHubApp
 from bot.github.context import EventContext, repository_group
-from bot.github.gitdata import REPO, Change, RepoRef
+from bot.github.gitdata import Change, RepoRef
 from bot.github.proposal import build_facts
 from bot.github.publish import publish_proposal
 from bot.learning.feedback import record_reactions, refresh_statistics
@@ -132,7 +132,7 @@ async def find_dashboard(gh: GitHubAPI, where: RepoRef, login: str,
     if number is None:
         return None
     try:
-        issue: dict[str, Any] = await gh.getitem(REPO + "/issues/{issue_number}",
+        issue: dict[str, Any] = await gh.getitem(where.api("/issues/{issue_number}"),
                                                  where.args(issue_number=number))
     except gidgethub.BadRequest as exc:
         if int(exc.status_code) in (404, 410):
@@ -214,12 +214,12 @@ class Dashboard:
         facts = await load_facts(self._sessions, repository_id, profile, now)
         body = build_dashboard_body(DashboardFacts(**{**vars(facts), "notes": tuple(notes)}))
         if issue is None:
-            created = await gh.post(REPO + "/issues", where.args(),
+            created = await gh.post(where.api("/issues"), where.args(),
                                     data={"title": TITLE, "body": body})
             await self._remember(repository_id, where, int(created["number"]))
             return {"issue": created["number"], "created": True, "opened": opened}
         if issue.get("body") != body:
-            await gh.patch(REPO + "/issues/{issue_number}",
+            await gh.patch(where.api("/issues/{issue_number}"),
                            where.args(issue_number=issue["number"]), data={"body": body})
         return {"issue": issue["number"], "created": False, "opened": opened}
 
@@ -269,7 +269,7 @@ class Dashboard:
         added = 0
         for modification_id, number in rows:
             try:
-                issue = await gh.getitem(REPO + "/issues/{issue_number}",
+                issue = await gh.getitem(where.api("/issues/{issue_number}"),
                                          where.args(issue_number=number))
             except gidgethub.BadRequest as exc:
                 if int(exc.status_code) not in (404, 410):
@@ -308,7 +308,8 @@ class DashboardJob:
             installation = int(job.payload["installation_id"])
             repository_id = int(job.payload["repository_id"])
             where = RepoRef.parse(str(job.payload["full_name"]),
-                                  str(job.payload["default_branch"]))
+                                  str(job.payload["default_branch"]),
+                                  job.payload.get("repository_url"))
         except (KeyError, TypeError, ValueError) as exc:
             raise PermanentJobError(f"bad update_dashboard payload: {exc!r}") from None
         async with aiohttp.ClientSession() as http:
@@ -321,6 +322,7 @@ def build_dashboard_payload(data: Mapping[str, Any]) -> dict[str, Any]:
     repository = data["repository"]
     return {"installation_id": (data.get("installation") or {}).get("id"),
             "repository_id": repository["id"], "full_name": repository["full_name"],
+            "repository_url": repository.get("url"),
             "default_branch": repository.get("default_branch")}
 
 
