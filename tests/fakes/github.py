@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -17,6 +18,7 @@ from bot.engine.worker import Worker
 from bot.fakehub.contract import check_log
 from bot.fakehub.routes import build_app
 from bot.fakehub.server import FakeHub
+from bot.github.retry import RetryingGitHubAPI
 from bot.github.signature import build_signature
 from bot.settings import Settings, load_settings
 from bot.store.db import create_engine
@@ -54,6 +56,25 @@ def signed_headers(event: str, delivery_id: str, body: bytes,
     return {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery_id,
             "X-Hub-Signature-256": build_signature(body, secret),
             "Content-Type": "application/json"}
+
+
+def installation_client(hub: FakeHub, session: aiohttp.ClientSession, *,
+                        attempts: int = 1) -> RetryingGitHubAPI:
+    """Return a client acting as the test installation, with a fresh token of the double."""
+    token, _ = hub.issue_token(INSTALLATION_ID)
+    return RetryingGitHubAPI(session, "test", oauth_token=token, base_url=hub.base_url,
+                             attempts=attempts, backoff=0.01)
+
+
+async def seed_main(gh: Any, repo_url: str, files: dict[str, str], **extra: Any) -> str:
+    """Make `files` the first commit of main through the Git Data API; return the commit."""
+    tree = await gh.post(repo_url + "/git/trees", data={"tree": [
+        {"path": path, "mode": "100644", "type": "blob", "content": content}
+        for path, content in files.items()]})
+    root = await gh.post(repo_url + "/git/commits", data={
+        "message": "root", "tree": tree["sha"], "parents": [], **extra})
+    await gh.post(repo_url + "/git/refs", data={"ref": "refs/heads/main", "sha": root["sha"]})
+    return str(root["sha"])
 
 
 @pytest.fixture(scope="session")

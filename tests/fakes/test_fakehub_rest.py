@@ -16,6 +16,8 @@ from fakes.github import (  # noqa: F401
     app_private_key,
     fakehub,
     github_request_log,
+    installation_client,
+    seed_main,
 )
 from gidgethub.abc import GitHubAPI
 
@@ -50,16 +52,9 @@ class Hub:
 async def hub(fakehub: FakeHub) -> AsyncIterator[Hub]:
     """Return the double with repository o/r holding a.txt on main."""
     repo = await fakehub.add_repo("o", "r", installation_id=INSTALLATION_ID)
-    token, _ = fakehub.issue_token(INSTALLATION_ID)
     async with aiohttp.ClientSession() as session:
-        gh = RetryingGitHubAPI(session, "test", oauth_token=token, base_url=fakehub.base_url,
-                               attempts=1)
-        tree = await gh.post(R + "/git/trees", data={"tree": [
-            {"path": "a.txt", "mode": "100644", "type": "blob", "content": "one\n"}]})
-        root = await gh.post(R + "/git/commits", data={"message": "root", "tree": tree["sha"],
-                                                       "parents": []})
-        await gh.post(R + "/git/refs", data={"ref": "refs/heads/main", "sha": root["sha"]})
-        yield Hub(fakehub, repo, gh, str(root["sha"]))
+        gh = installation_client(fakehub, session)
+        yield Hub(fakehub, repo, gh, await seed_main(gh, R, {"a.txt": "one\n"}))
 
 
 async def _status(hub: Hub, call: Any) -> int:

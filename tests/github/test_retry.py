@@ -7,7 +7,7 @@ import email.utils
 import aiohttp
 import gidgethub
 import pytest
-from fakes.github import INSTALLATION_ID
+from fakes.github import INSTALLATION_ID, installation_client
 
 from bot.fakehub.server import FakeHub
 from bot.github.retry import (
@@ -86,11 +86,9 @@ class TestBuildRetryDelay:
                                  now=NOW) == MAX_WAIT_SECONDS
 
 
-async def _client(hub: FakeHub, session: aiohttp.ClientSession, *, attempts: int = 4,
-                  base_url: str | None = None) -> RetryingGitHubAPI:
-    token, _ = hub.issue_token(INSTALLATION_ID)
-    return RetryingGitHubAPI(session, "test", oauth_token=token, attempts=attempts,
-                             backoff=0.01, base_url=base_url or hub.base_url)
+async def _client(hub: FakeHub, session: aiohttp.ClientSession, *,
+                  attempts: int = 4) -> RetryingGitHubAPI:
+    return installation_client(hub, session, attempts=attempts)
 
 
 def _attempts(hub: FakeHub, path: str) -> int:
