@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import marshal
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from bot.analysis.link import (
     QUERIES,
     TOTALS,
     FileEntry,
+    Linked,
     link_module,
     module_contribution,
     reach,
@@ -37,6 +38,13 @@ from bot.analysis.link import (
     split,
 )
 from bot.analysis.table import EMPTY, Contribution, Resolver, Table, changed_keys
+
+# What linking a batch of modules in a worker returns: each module's result, and the answers
+# (call memo, other answers, names looked up) its resolver computed on the way.
+LinkedBatch = tuple[list[tuple[str, Linked]], dict[str, str | None], dict[str, Any],
+                    dict[str, tuple[str, ...]]]
+# Links many modules at once (in worker processes), given the marshalled table of names.
+LinkMany = Callable[[bytes, list[FileEntry]], Iterable[LinkedBatch]]
 
 
 @dataclass
@@ -71,15 +79,38 @@ class _Totals:
                               self.tested, self.benchmarked))
 
 
-def link_all(entries: list[FileEntry], cache: IndexCache) -> LinkResult:
-    """Link every entry, reusing what the cache holds for unchanged modules."""
-    return _Run(entries, cache).run()
+def link_all(entries: list[FileEntry], cache: IndexCache, *,
+             contribs: dict[str, Contribution] | None = None,
+             link_many: LinkMany | None = None) -> LinkResult:
+    """Link every entry, reusing what the cache holds for unchanged modules.
+
+    `contribs` holds the table contributions of freshly parsed files, computed where they
+    were parsed; `link_many` links many modules at once elsewhere (the parsing workers).
+    """
+    return _Run(entries, cache, contribs or {}, link_many).run()
+
+
+def link_batch(table_blob: bytes, entries: list[FileEntry]) -> LinkedBatch:
+    """Link modules (each entry carries its record) against a table; also return the answers."""
+    table = Table.load(marshal.loads(table_blob))
+    resolver = Resolver(lambda: table, {}, {}, {})
+    linked = []
+    for entry in entries:
+        if entry.record is None:
+            raise ValueError(f"{entry.path}: a record is needed to link")
+        record = marshal.loads(entry.record)
+        contrib = module_contribution(record, entry)
+        linked.append((entry.path, link_module(entry, record, contrib, resolver)))
+    return linked, resolver.memo, resolver.answers, resolver.deps
 
 
 class _Run:
-    def __init__(self, entries: list[FileEntry], cache: IndexCache) -> None:
+    def __init__(self, entries: list[FileEntry], cache: IndexCache,
+                 contribs: dict[str, Contribution], link_many: LinkMany | None) -> None:
         self.entries = entries
         self.cache = cache
+        self.parsed_contribs = contribs
+        self.link_many = link_many
         self.by_path = {e.path: e for e in entries}
         state = cache.state
         valid = state is not None and len(state) == 4
@@ -175,7 +206,10 @@ class _Run:
         keys: set[str] = set()
         for path in changed:
             entry = self.by_path[path]
-            new = self.new_contribs[path] = module_contribution(self.record(entry), entry)
+            new = self.parsed_contribs.get(path)
+            if new is None:
+                new = module_contribution(self.record(entry), entry)
+            self.new_contribs[path] = new
             if path in self.old_blobs:
                 old_module = self.old_module(path)
                 keys |= changed_keys(entry.module, self.contrib_old(path), new)
@@ -193,12 +227,14 @@ class _Run:
     def _relink(self, relink: set[str], resolver: Resolver, blobs: dict[str, bytes]) -> bool:
         """Link the modules again; return whether what tests reach may have changed."""
         totals, reach_dirty = self.totals, False
+        done = self._link_elsewhere(relink, resolver)
         for entry in self.entries:
             if entry.path not in relink:
                 continue
             before = self._subtract(entry.path) if entry.path in blobs else None
-            contrib = self.new_contribs.get(entry.path) or self.contrib(entry.path)
-            linked = link_module(entry, self.record(entry), contrib, resolver)
+            linked = done.get(entry.path) or link_module(
+                entry, self.record(entry),
+                self.new_contribs.get(entry.path) or self.contrib(entry.path), resolver)
             blobs[entry.path] = linked.blob
             totals.summaries[entry.path] = linked.summary
             totals.assign[entry.path] = entry.key
@@ -208,6 +244,23 @@ class _Run:
             self.new_pairs[entry.path] = linked.pairs
             reach_dirty = reach_dirty or before != reach_inputs(linked.summary, linked.pairs)
         return reach_dirty
+
+    def _link_elsewhere(self, relink: set[str], resolver: Resolver) -> dict[str, Linked]:
+        """Link many modules through `link_many`, and take in the answers found there."""
+        if self.link_many is None or len(relink) < 2:
+            return {}
+        table = self.table()
+        table_blob = self.state[3] or marshal.dumps(table.dump())
+        jobs = [e._replace(record=self.record_blob(e)) for e in self.entries
+                if e.path in relink]
+        done: dict[str, Linked] = {}
+        for linked, memo, answers, deps in self.link_many(table_blob, jobs):
+            done.update(linked)
+            # Answers depend on the table only, so every worker found the same ones.
+            for known, found in ((resolver.memo, memo), (resolver.answers, answers)):
+                known.update({q: a for q, a in found.items() if q not in known})
+            resolver.deps.update({q: d for q, d in deps.items() if q not in resolver.deps})
+        return done
 
     def _finish(self, resolver: Resolver, blobs: dict[str, bytes], reach_dirty: bool) -> None:
         """Settle the totals, forget unused answers, and encode the new state."""

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import marshal
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from bot.analysis.cache import IndexCache, StatKey, content_hash, record_key
 from bot.analysis.conventions import detect_conventions
 from bot.analysis.discover import DEFAULT_MAX_FILE_BYTES, SourceFile, discover, read_source
 from bot.analysis.extract import extract_source
-from bot.analysis.incremental import LinkResult, link_all
-from bot.analysis.link import FileEntry
+from bot.analysis.incremental import LinkedBatch, LinkResult, link_all, link_batch
+from bot.analysis.link import FileEntry, module_contribution
 from bot.analysis.model import (
     CodebaseIndex,
     FunctionInfo,
@@ -27,6 +29,7 @@ from bot.analysis.model import (
     PublicSymbol,
 )
 from bot.analysis.repoconfig import RepoConfig
+from bot.analysis.table import Contribution
 from bot.analysis.views import (
     ModuleStore,
     call_map,
@@ -46,7 +49,10 @@ _POOL_MIN_BYTES = 1_000_000
 # A file changed this recently may change again within the same mtime tick: hash it next time.
 _RACY_SECONDS = 2.0
 
-Task = tuple[int, bytes, str, bool]
+T = TypeVar("T")
+Task = tuple[int, bytes, str, bool, str]  # position, source, module, is_package, path
+# What a worker returns for a task: its position, marshalled record and table contribution.
+Parsed = tuple[int, bytes, Contribution]
 
 
 def build_index(root: Path | str, *, cache_dir: Path | None = None,
@@ -98,9 +104,12 @@ def _build(root: Path, cache_dir: Path | None, cache_key: str | None,
             for _ in range(count):
                 pool.submit(int)
         entries, tasks = _plan(root, files, names, cache, problems)
-        for position, blob in _parse(tasks, count, pool):
+        contribs: dict[str, Contribution] = {}
+        for position, blob, contrib in _parse(tasks, count, pool):
             entries[position] = entries[position]._replace(record=blob)
-    linked = link_all(entries, cache)
+            contribs[entries[position].path] = contrib
+        linked = link_all(entries, cache, contribs=contribs,
+                          link_many=_linker(pool, count) if pool is not None else None)
     if linked.dirty or tasks or len(files) != len(cache.stats):
         _save(cache, files, linked)  # nothing new: the cache on disk is already right
     return assemble_index(root, linked, problems, parsed=len(tasks), started=started)
@@ -154,7 +163,7 @@ def _plan(root: Path, files: list[SourceFile], names: dict[str, tuple[str, bool]
         if rkey not in records:
             if source is None:  # pragma: no cover - the branch above read it
                 raise AssertionError("source must have been read")
-            tasks.append((len(entries), source, module, is_package))
+            tasks.append((len(entries), source, module, is_package, source_file.path))
         # The record blob stays in the cache until a re-link needs it.
         entries.append(FileEntry(source_file.path, module, is_package, digest, rkey, None))
     return entries, tasks
@@ -173,36 +182,62 @@ def _pool(count: int) -> ProcessPoolExecutor:
 
 
 def _parse(tasks: list[Task], count: int, pool: ProcessPoolExecutor | None,
-           ) -> list[tuple[int, bytes]]:
+           ) -> list[Parsed]:
     """Extract every task's record, in a process pool when the work is large enough."""
     if not _pool_pays(count, len(tasks), sum(len(t[1]) for t in tasks)):
         return _extract_batch(tasks)
     with contextlib.ExitStack() as stack:
         if pool is None:
             pool = stack.enter_context(_pool(count))
-        results: list[tuple[int, bytes]] = []
-        for part in pool.map(_extract_batch, _batches(tasks, count * 6)):
+        results: list[Parsed] = []
+        for part in pool.map(_extract_batch, _batches(tasks, count * 6, _source_size)):
             results.extend(part)
     return results
 
 
-def _batches(tasks: list[Task], count: int) -> list[list[Task]]:
-    """Split tasks into batches of similar size, the largest files first."""
-    ordered = sorted(tasks, key=lambda t: len(t[1]), reverse=True)
-    batches: list[list[Task]] = [[] for _ in range(count)]
+def _batches(tasks: list[T], count: int, size: Callable[[T], int]) -> list[list[T]]:
+    """Split tasks into batches of similar size, the largest first."""
+    ordered = sorted(tasks, key=size, reverse=True)
+    batches: list[list[T]] = [[] for _ in range(count)]
     sizes = [0] * count
     for task in ordered:
         smallest = sizes.index(min(sizes))
         batches[smallest].append(task)
-        sizes[smallest] += len(task[1])
+        sizes[smallest] += size(task)
     return [b for b in batches if b]
 
 
-def _extract_batch(tasks: list[Task]) -> list[tuple[int, bytes]]:
-    """Extract a batch of files into marshalled records (cheap to send back and to cache)."""
+def _source_size(task: Task) -> int:
+    return len(task[1])
+
+
+def _extract_batch(tasks: list[Task]) -> list[Parsed]:
+    """Extract a batch of files into marshalled records (cheap to send back and to cache).
+
+    Each comes with what the module adds to the table of names, computed here rather than
+    by decoding the record again in the main process.
+    """
     with _gc_paused():
-        return [(pos, marshal.dumps(extract_source(src, module, pkg)))
-                for pos, src, module, pkg in tasks]
+        parsed: list[Parsed] = []
+        for pos, src, module, pkg, path in tasks:
+            record = extract_source(src, module, pkg)
+            contrib = module_contribution(record, FileEntry(path, module, pkg, "", "", None))
+            parsed.append((pos, marshal.dumps(record), contrib))
+        return parsed
+
+
+def _linker(pool: ProcessPoolExecutor, count: int,
+            ) -> Callable[[bytes, list[FileEntry]], Iterator[LinkedBatch]]:
+    """Return a function that links modules in the pool's workers, in batches of like size."""
+    def link_many(table_blob: bytes, jobs: list[FileEntry]) -> Iterator[LinkedBatch]:
+        batches = _batches(jobs, count * 2, lambda e: len(e.record or b""))
+        return pool.map(functools.partial(_link_batch, table_blob), batches)
+    return link_many
+
+
+def _link_batch(table_blob: bytes, entries: list[FileEntry]) -> LinkedBatch:
+    with _gc_paused():
+        return link_batch(table_blob, entries)
 
 
 def _save(cache: IndexCache, files: list[SourceFile], linked: LinkResult) -> None:

@@ -226,3 +226,28 @@ def test_unchanged_tree_reuses_every_link(write_tree: WriteTree, tmp_path: Path)
     second = build_index(root, cache_dir=cache)
     assert second.stats.parsed == 0 and blob.stat().st_mtime_ns == written
     assert snapshot(first) == snapshot(second)
+
+
+def _large_tree() -> dict[str, str | bytes]:
+    """Return BASE plus enough modules calling into it for the worker pool to be used."""
+    tree: dict[str, str | bytes] = dict(BASE)
+    body = ("from pkg.util import helper\nfrom pkg.main import Runner\n\n\n"
+            "def use{n}(items):\n    Runner().run(items)\n    return helper(items)\n"
+            + "# padding\n" * 2600)
+    tree.update({f"pkg/user{n}.py": body.format(n=n) for n in range(45)})
+    return tree
+
+
+def test_workers_link_like_the_main_process(write_tree: WriteTree, tmp_path: Path) -> None:
+    """Parsing and linking in worker processes gives the in-process index, and a valid cache."""
+    root = write_tree(_large_tree())
+    _age(root)
+    cache = tmp_path / "cache"
+    pooled = build_index(root, cache_dir=cache, workers=2)
+    inline = build_index(root, workers=1)
+    assert _compare(snapshot(inline), snapshot(pooled)) == []
+    assert pooled.fan_in("pkg.util.helper") == 46
+    _apply(root, EDITS["renamed_definition_others_import"])
+    warm = build_index(root, cache_dir=cache, workers=2)
+    assert warm.stats.parsed == 1
+    assert _compare(snapshot(build_index(root, workers=1)), snapshot(warm)) == []
