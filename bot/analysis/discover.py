@@ -122,8 +122,12 @@ def _symlink_problem(real_root: str, link: str, rel: str) -> Problem:
                    "not followed")
 
 
-def read_source(root: Path, rel: str) -> bytes:
-    """Read one discovered file without following a symlink swapped in since discovery."""
-    fd = os.open(os.path.join(os.path.realpath(root), rel), os.O_RDONLY | os.O_NOFOLLOW)
+def read_source(root: Path | str, rel: str, *, resolved: bool = False) -> bytes:
+    """Read one discovered file without following a symlink swapped in since discovery.
+
+    `resolved` says root is already a real path (a caller reading many files resolves once).
+    """
+    real_root = root if resolved else os.path.realpath(root)
+    fd = os.open(os.path.join(real_root, rel), os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as handle:
         return handle.read()

@@ -204,13 +204,18 @@ class _Run:
     def _table_changes(self, changed: list[str], removed: list[str]) -> set[str]:
         """Return the names whose facts the changed and removed files alter."""
         keys: set[str] = set()
+        # With no remembered answers (a cold run) nothing is refreshed, so the exact names
+        # do not matter: any change makes the table stale.
+        exact = bool(self.state[2])
         for path in changed:
             entry = self.by_path[path]
             new = self.parsed_contribs.get(path)
             if new is None:
                 new = module_contribution(self.record(entry), entry)
             self.new_contribs[path] = new
-            if path in self.old_blobs:
+            if not exact:
+                keys.add(path)
+            elif path in self.old_blobs:
                 old_module = self.old_module(path)
                 keys |= changed_keys(entry.module, self.contrib_old(path), new)
                 if old_module != entry.module:  # same file, new name: all of it changed
@@ -218,6 +223,9 @@ class _Run:
             else:
                 keys |= changed_keys(entry.module, EMPTY, new)
         for path in removed:
+            if not exact:
+                keys.add(path)
+                continue
             keys |= changed_keys(self.old_module(path), self.contrib_old(path), EMPTY)
         if keys:
             self.table_stale = True
@@ -257,9 +265,9 @@ class _Run:
         for linked, memo, answers, deps in self.link_many(table_blob, jobs):
             done.update(linked)
             # Answers depend on the table only, so every worker found the same ones.
-            for known, found in ((resolver.memo, memo), (resolver.answers, answers)):
-                known.update({q: a for q, a in found.items() if q not in known})
-            resolver.deps.update({q: d for q, d in deps.items() if q not in resolver.deps})
+            resolver.memo.update(memo)
+            resolver.answers.update(answers)
+            resolver.deps.update(deps)
         return done
 
     def _finish(self, resolver: Resolver, blobs: dict[str, bytes], reach_dirty: bool) -> None:

@@ -50,9 +50,10 @@ _POOL_MIN_BYTES = 1_000_000
 _RACY_SECONDS = 2.0
 
 T = TypeVar("T")
-Task = tuple[int, bytes, str, bool, str]  # position, source, module, is_package, path
-# What a worker returns for a task: its position, marshalled record and table contribution.
-Parsed = tuple[int, bytes, Contribution]
+# Position, source, module, is_package, path, content hash ("" when not computed yet).
+Task = tuple[int, bytes, str, bool, str, str]
+# What a worker returns for a task: position, content hash, marshalled record, contribution.
+Parsed = tuple[int, str, bytes, Contribution]
 
 
 def build_index(root: Path | str, *, cache_dir: Path | None = None,
@@ -105,9 +106,12 @@ def _build(root: Path, cache_dir: Path | None, cache_key: str | None,
                 pool.submit(int)
         entries, tasks = _plan(root, files, names, cache, problems)
         contribs: dict[str, Contribution] = {}
-        for position, blob, contrib in _parse(tasks, count, pool):
-            entries[position] = entries[position]._replace(record=blob)
-            contribs[entries[position].path] = contrib
+        for position, digest, blob, contrib in _parse(tasks, count, pool):
+            entry = entries[position]
+            entries[position] = entry._replace(
+                digest=digest, key=record_key(digest, entry.module, entry.is_package),
+                record=blob)
+            contribs[entry.path] = contrib
         linked = link_all(entries, cache, contribs=contribs,
                           link_many=_linker(pool, count) if pool is not None else None)
     if linked.dirty or tasks or len(files) != len(cache.stats):
@@ -146,6 +150,7 @@ def _plan(root: Path, files: list[SourceFile], names: dict[str, tuple[str, bool]
     entries: list[FileEntry] = []
     tasks: list[Task] = []
     records = cache.records
+    real_root = os.path.realpath(root)
     for source_file in files:
         module, is_package = names[source_file.path]
         key: StatKey = (source_file.size, source_file.mtime_ns, source_file.inode)
@@ -153,17 +158,18 @@ def _plan(root: Path, files: list[SourceFile], names: dict[str, tuple[str, bool]
         source = None
         if digest is None or record_key(digest, module, is_package) not in records:
             try:
-                source = read_source(root, source_file.path)
+                source = read_source(real_root, source_file.path, resolved=True)
             except OSError as exc:
                 problems.append(Problem(source_file.path, ProblemKind.UNREADABLE,
                                         str(exc.strerror or exc)))
                 continue
-            digest = content_hash(source)
+            # With nothing cached no hash can match: the worker that parses the file hashes it.
+            digest = content_hash(source) if records else ""
         rkey = record_key(digest, module, is_package)
-        if rkey not in records:
+        if not digest or rkey not in records:
             if source is None:  # pragma: no cover - the branch above read it
                 raise AssertionError("source must have been read")
-            tasks.append((len(entries), source, module, is_package, source_file.path))
+            tasks.append((len(entries), source, module, is_package, source_file.path, digest))
         # The record blob stays in the cache until a re-link needs it.
         entries.append(FileEntry(source_file.path, module, is_package, digest, rkey, None))
     return entries, tasks
@@ -219,10 +225,10 @@ def _extract_batch(tasks: list[Task]) -> list[Parsed]:
     """
     with _gc_paused():
         parsed: list[Parsed] = []
-        for pos, src, module, pkg, path in tasks:
+        for pos, src, module, pkg, path, digest in tasks:
             record = extract_source(src, module, pkg)
             contrib = module_contribution(record, FileEntry(path, module, pkg, "", "", None))
-            parsed.append((pos, marshal.dumps(record), contrib))
+            parsed.append((pos, digest or content_hash(src), marshal.dumps(record), contrib))
         return parsed
 
 
