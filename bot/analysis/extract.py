@@ -510,15 +510,20 @@ class _BodyWalk:
                     conv["var_" + _name_style(node.id)] += 1
                 continue
             if t is Constant:
-                if type(node.value) is str:
+                if type(node.value) is str and owner.quote_samples < _MAX_QUOTE_SAMPLES:
                     owner.count_quote(node)
                 continue
             if t is Attribute:
-                push(node.value)
+                # A dotted chain ends in a loaded name, which holds nothing to count.
+                node = node.value
+                while type(node) is Attribute:
+                    node = node.value
+                if type(node) is not Name:
+                    push(node)
                 continue
             if t is Call:
-                self._call(node)
-                push(node.func)
+                if not self._call(node):
+                    push(node.func)  # a dotted callee holds nothing more to visit
                 extend(node.args)
                 extend(node.keywords)
                 continue
@@ -607,14 +612,15 @@ class _BodyWalk:
         if len(returns) > 1 and returns <= _CODE_VALUES:
             conv["code_returns"] += 1
 
-    def _call(self, node: ast.Call) -> None:
+    def _call(self, node: ast.Call) -> bool:
+        """Record a call site; return whether its callee is a dotted name (`a.b.c`)."""
         parts = _dotted(node.func)
         if parts is None:
             func = node.func
             if type(func) is ast.Attribute:
                 name = _intern("." + func.attr)
                 self.calls.append((name, name, node.lineno))
-            return
+            return False
         head = parts[0]
         owner = self.owner
         expr = ".".join(parts)
@@ -627,7 +633,7 @@ class _BodyWalk:
             if bound is not None:
                 candidate = ".".join([bound, *parts[1:]])
             elif head in _BUILTINS:
-                return
+                return True
             elif owner.star_imports and len(parts) == 1:
                 candidate = f"{owner.star_imports[0]}.{head}"
             elif len(parts) > 1:
@@ -641,6 +647,7 @@ class _BodyWalk:
         if candidate:
             # Interned: repeated names are shared through pickling and the marshal cache.
             self.calls.append((_intern(expr), _intern(candidate), node.lineno))
+        return True
 
     def _return(self, value: ast.expr | None, returns: set[Any]) -> None:
         """Count sentinel and error-code returns (`return -1`, `return None` among values)."""
