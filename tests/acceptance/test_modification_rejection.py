@@ -15,7 +15,7 @@ from bot.engine.command import run_local
 from bot.engine.pipeline import RunOptions
 from bot.generate.llm_double import LLMDouble, ScriptedReply
 from bot.generate.suggestion import ModificationType
-from bot.perf.decision import Evidence, decide
+from bot.perf.decision import Evidence, Thresholds, decide
 from bot.perf.sandboxed import BenchPlan, PerfSandbox, TraceTarget
 from bot.settings import Settings
 
@@ -90,7 +90,9 @@ async def test_planted_slowdown_is_a_regression_19_of_20(perf_sandbox: PerfSandb
     plan = BenchPlan("micro", target=target, samples=samples)
     found = 0
     for _ in range(20):
-        measured = await perf_sandbox.measure(baseline, candidate, plan)
+        # As the pipeline measures a performance suggestion: may stop early at a look.
+        measured = await perf_sandbox.measure(baseline, candidate, plan,
+                                              threshold=Thresholds().min_improvement)
         decision = decide(Evidence(ModificationType.PERFORMANCE, 0.9, failing_tests=(),
                                    tests_passed=2, measurement=measured))
         if "performance_regression" in decision.rejection_reasons:
@@ -98,3 +100,22 @@ async def test_planted_slowdown_is_a_regression_19_of_20(perf_sandbox: PerfSandb
             assert not decision.approved
             found += 1
     assert found >= 19
+
+
+async def test_identical_code_stopped_early_is_not_an_improvement_19_of_20(
+        perf_sandbox: PerfSandbox) -> None:
+    """Measured with the early-stopping looks, 20 A/A comparisons give at most 1 improvement."""
+    tree = FIXTURES / "slowdown"
+    target = TraceTarget("metrics.energy.energy", "metrics/energy.py", "energy", 4, 4)
+    run = await perf_sandbox.run_tests(tree, "python -m pytest -q", trace=[target])
+    plan = BenchPlan("micro", target=target, samples=run.trace[target.qualname].samples)
+    improved = 0
+    for _ in range(20):
+        measured = await perf_sandbox.measure(tree, tree, plan,
+                                              threshold=Thresholds().min_improvement)
+        assert measured is not None
+        improved += measured.comparison.significant_improvement
+        decision = decide(Evidence(ModificationType.PERFORMANCE, 0.9, failing_tests=(),
+                                   tests_passed=2, measurement=measured))
+        assert not decision.approved
+    assert improved <= 1
