@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import marshal
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,6 @@ from bot.analysis.link import (
     QUERIES,
     TOTALS,
     FileEntry,
-    Linked,
     link_module,
     module_contribution,
     reach,
@@ -38,13 +37,6 @@ from bot.analysis.link import (
     split,
 )
 from bot.analysis.table import EMPTY, Contribution, Resolver, Table, changed_keys
-
-# What linking a batch of modules in a worker returns: each module's result, and the answers
-# (call memo, other answers, names looked up) its resolver computed on the way.
-LinkedBatch = tuple[list[tuple[str, Linked]], dict[str, str | None], dict[str, Any],
-                    dict[str, tuple[str, ...]]]
-# Links many modules at once (in worker processes), given the marshalled table of names.
-LinkMany = Callable[[bytes, list[FileEntry]], Iterable[LinkedBatch]]
 
 
 @dataclass
@@ -80,37 +72,21 @@ class _Totals:
 
 
 def link_all(entries: list[FileEntry], cache: IndexCache, *,
-             contribs: dict[str, Contribution] | None = None,
-             link_many: LinkMany | None = None) -> LinkResult:
+             contribs: dict[str, Contribution] | None = None) -> LinkResult:
     """Link every entry, reusing what the cache holds for unchanged modules.
 
     `contribs` holds the table contributions of freshly parsed files, computed where they
-    were parsed; `link_many` links many modules at once elsewhere (the parsing workers).
+    were parsed.
     """
-    return _Run(entries, cache, contribs or {}, link_many).run()
-
-
-def link_batch(table_blob: bytes, entries: list[FileEntry]) -> LinkedBatch:
-    """Link modules (each entry carries its record) against a table; also return the answers."""
-    table = Table.load(marshal.loads(table_blob))
-    resolver = Resolver(lambda: table, {}, {}, {})
-    linked = []
-    for entry in entries:
-        if entry.record is None:
-            raise ValueError(f"{entry.path}: a record is needed to link")
-        record = marshal.loads(entry.record)
-        contrib = module_contribution(record, entry)
-        linked.append((entry.path, link_module(entry, record, contrib, resolver)))
-    return linked, resolver.memo, resolver.answers, resolver.deps
+    return _Run(entries, cache, contribs or {}).run()
 
 
 class _Run:
     def __init__(self, entries: list[FileEntry], cache: IndexCache,
-                 contribs: dict[str, Contribution], link_many: LinkMany | None) -> None:
+                 contribs: dict[str, Contribution]) -> None:
         self.entries = entries
         self.cache = cache
         self.parsed_contribs = contribs
-        self.link_many = link_many
         self.by_path = {e.path: e for e in entries}
         state = cache.state
         valid = state is not None and len(state) == 4
@@ -235,14 +211,12 @@ class _Run:
     def _relink(self, relink: set[str], resolver: Resolver, blobs: dict[str, bytes]) -> bool:
         """Link the modules again; return whether what tests reach may have changed."""
         totals, reach_dirty = self.totals, False
-        done = self._link_elsewhere(relink, resolver)
         for entry in self.entries:
             if entry.path not in relink:
                 continue
             before = self._subtract(entry.path) if entry.path in blobs else None
-            linked = done.get(entry.path) or link_module(
-                entry, self.record(entry),
-                self.new_contribs.get(entry.path) or self.contrib(entry.path), resolver)
+            contrib = self.new_contribs.get(entry.path) or self.contrib(entry.path)
+            linked = link_module(entry, self.record(entry), contrib, resolver)
             blobs[entry.path] = linked.blob
             totals.summaries[entry.path] = linked.summary
             totals.assign[entry.path] = entry.key
@@ -252,23 +226,6 @@ class _Run:
             self.new_pairs[entry.path] = linked.pairs
             reach_dirty = reach_dirty or before != reach_inputs(linked.summary, linked.pairs)
         return reach_dirty
-
-    def _link_elsewhere(self, relink: set[str], resolver: Resolver) -> dict[str, Linked]:
-        """Link many modules through `link_many`, and take in the answers found there."""
-        if self.link_many is None or len(relink) < 2:
-            return {}
-        table = self.table()
-        table_blob = self.state[3] or marshal.dumps(table.dump())
-        jobs = [e._replace(record=self.record_blob(e)) for e in self.entries
-                if e.path in relink]
-        done: dict[str, Linked] = {}
-        for linked, memo, answers, deps in self.link_many(table_blob, jobs):
-            done.update(linked)
-            # Answers depend on the table only, so every worker found the same ones.
-            resolver.memo.update(memo)
-            resolver.answers.update(answers)
-            resolver.deps.update(deps)
-        return done
 
     def _finish(self, resolver: Resolver, blobs: dict[str, bytes], reach_dirty: bool) -> None:
         """Settle the totals, forget unused answers, and encode the new state."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import marshal
 import multiprocessing
@@ -18,7 +17,7 @@ from bot.analysis.cache import IndexCache, StatKey, content_hash, record_key
 from bot.analysis.conventions import detect_conventions
 from bot.analysis.discover import DEFAULT_MAX_FILE_BYTES, SourceFile, discover, read_source
 from bot.analysis.extract import extract_source
-from bot.analysis.incremental import LinkedBatch, LinkResult, link_all, link_batch
+from bot.analysis.incremental import LinkResult, link_all
 from bot.analysis.link import FileEntry, module_contribution
 from bot.analysis.model import (
     CodebaseIndex,
@@ -96,7 +95,7 @@ def _build(root: Path, cache_dir: Path | None, cache_key: str | None,
                                max_file_bytes=max_file_bytes)
     names = module_names([f.path for f in files], root.resolve().name)
     cache = IndexCache.open(cache_dir, cache_key or str(root.resolve()))
-    count = workers or os.cpu_count() or 1
+    count = workers or _usable_cores()
     with contextlib.ExitStack() as stack:
         pool = None
         if not cache.records and _pool_pays(count, len(files), sum(f.size for f in files)):
@@ -112,8 +111,7 @@ def _build(root: Path, cache_dir: Path | None, cache_key: str | None,
                 digest=digest, key=record_key(digest, entry.module, entry.is_package),
                 record=blob)
             contribs[entry.path] = contrib
-        linked = link_all(entries, cache, contribs=contribs,
-                          link_many=_linker(pool, count) if pool is not None else None)
+    linked = link_all(entries, cache, contribs=contribs)
     if linked.dirty or tasks or len(files) != len(cache.stats):
         _save(cache, files, linked)  # nothing new: the cache on disk is already right
     return assemble_index(root, linked, problems, parsed=len(tasks), started=started)
@@ -175,6 +173,13 @@ def _plan(root: Path, files: list[SourceFile], names: dict[str, tuple[str, bool]
     return entries, tasks
 
 
+def _usable_cores() -> int:
+    """Return how many cores this process may run on (a container or taskset may limit it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1  # pragma: no cover - platforms without affinity (macOS)
+
+
 def _pool_pays(count: int, files: int, total_bytes: int) -> bool:
     """Return whether parsing this much in worker processes beats parsing in-process."""
     return count >= 2 and files >= _POOL_MIN_FILES and total_bytes >= _POOL_MIN_BYTES
@@ -183,7 +188,9 @@ def _pool_pays(count: int, files: int, total_bytes: int) -> bool:
 def _pool(count: int) -> ProcessPoolExecutor:
     # forkserver, not fork: the caller may be a threaded server, and forking it is unsafe.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["bot.analysis.extract"])
+    # The workers run functions of this module: import it (and the extractor) once, in the
+    # server the workers are forked from, rather than in each worker.
+    context.set_forkserver_preload(["bot.analysis.index"])
     return ProcessPoolExecutor(count, mp_context=context, initializer=gc.disable)
 
 
@@ -230,20 +237,6 @@ def _extract_batch(tasks: list[Task]) -> list[Parsed]:
             contrib = module_contribution(record, FileEntry(path, module, pkg, "", "", None))
             parsed.append((pos, digest or content_hash(src), marshal.dumps(record), contrib))
         return parsed
-
-
-def _linker(pool: ProcessPoolExecutor, count: int,
-            ) -> Callable[[bytes, list[FileEntry]], Iterator[LinkedBatch]]:
-    """Return a function that links modules in the pool's workers, in batches of like size."""
-    def link_many(table_blob: bytes, jobs: list[FileEntry]) -> Iterator[LinkedBatch]:
-        batches = _batches(jobs, count * 2, lambda e: len(e.record or b""))
-        return pool.map(functools.partial(_link_batch, table_blob), batches)
-    return link_many
-
-
-def _link_batch(table_blob: bytes, entries: list[FileEntry]) -> LinkedBatch:
-    with _gc_paused():
-        return link_batch(table_blob, entries)
 
 
 def _save(cache: IndexCache, files: list[SourceFile], linked: LinkResult) -> None:

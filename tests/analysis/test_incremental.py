@@ -239,7 +239,7 @@ def _large_tree() -> dict[str, str | bytes]:
 
 
 def test_workers_link_like_the_main_process(write_tree: WriteTree, tmp_path: Path) -> None:
-    """Parsing and linking in worker processes gives the in-process index, and a valid cache."""
+    """Parsing and hashing in worker processes gives the in-process index and a valid cache."""
     root = write_tree(_large_tree())
     _age(root)
     cache = tmp_path / "cache"
