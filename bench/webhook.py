@@ -58,7 +58,8 @@ def _environment(folder: Path) -> dict[str, str]:
 
 async def _wait_ready(url: str) -> None:
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
+        # Start-up imports the whole app; on a busy machine that takes a while.
+        for _ in range(1200):
             try:
                 async with session.get(url + "/readyz") as answer:
                     if answer.status == 200:
