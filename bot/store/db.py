@@ -16,20 +16,14 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, autocommit: bool = False, **kwargs: Any) -> AsyncEngine:
-    """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout.
-
-    With `autocommit`, each statement commits by itself (no BEGIN/COMMIT round trips).
-    """
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout."""
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
                                      **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        if not autocommit:
-            event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    if autocommit:
-        kwargs["isolation_level"] = "AUTOCOMMIT"
     # No pre-ping: it costs a round trip per transaction on the queue's hot path. Connections
     # are recycled instead, and a dropped one fails one transaction, which callers retry.
     kwargs.setdefault("pool_recycle", 300)

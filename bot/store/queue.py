@@ -110,9 +110,6 @@ class JobQueue:
         Callers that write their own rows with a job (a webhook delivery) do both here, in
         one thread hop on SQLite, using `enqueue_in` inside `work`.
         """
-        return await self._transaction(work)
-
-    async def _transaction(self, work: Callable[[Connection], T]) -> T:
         if self._thread is not None:
             return await asyncio.get_running_loop().run_in_executor(
                 self._thread, self._run_sqlite, work)
@@ -166,7 +163,7 @@ class JobQueue:
         """
 
         if supersede:
-            return await self._transaction(
+            return await self.transaction(
                 lambda connection: self.enqueue_in(
                     connection, kind, payload, now=now, key=key, group_key=group_key,
                     max_attempts=max_attempts, delay=delay, supersede=supersede))
@@ -301,7 +298,7 @@ class JobQueue:
 
     async def get(self, job_id: int) -> Any:
         """Return a job's row (attribute access by column name), or None."""
-        return await self._transaction(
+        return await self.transaction(
             lambda connection: connection.execute(
                 select(JOBS).where(JOBS.c.id == job_id)).first())
 
