@@ -38,20 +38,6 @@ def root(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-async def settings(tmp_path: Path, root: Path) -> Settings:
-    """Return migrated settings with the API open on root."""
-    found = api_settings(tmp_path, root)
-    await migrate(found)
-    return found
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, settings: Settings) -> Any:
-    """Return a client of the app."""
-    return await aiohttp_client(create_app(settings))
-
-
 async def _apply(client: Any, analysis: dict[str, Any], **overrides: Any) -> Any:
     body = {"analysis_id": analysis["analysis_id"], "selected_modifications": analysis["ids"],
             "approval_token": token(analysis["analysis_id"])}

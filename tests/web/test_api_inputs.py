@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from apikit import API_TOKEN, AUTH, api_settings, make_repo, migrate
 
-from bot.settings import Settings
 from bot.web.app import create_app
 
 
@@ -20,20 +19,6 @@ def root(tmp_path: Path) -> Path:
     make_repo(folder / "repo")
     (folder / "plain").mkdir()
     return folder
-
-
-@pytest.fixture
-async def settings(tmp_path: Path, root: Path) -> Settings:
-    """Return migrated settings with the API open on root."""
-    found = api_settings(tmp_path, root)
-    await migrate(found)
-    return found
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, settings: Settings) -> Any:
-    """Return a client of the app."""
-    return await aiohttp_client(create_app(settings))
 
 
 async def _analyze(client: Any, **body: Any) -> tuple[int, dict[str, Any]]:
