@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, TextClause
+from sqlalchemy import Table, TextClause
 
 from bot.github.dispatch import GITHUB_EVENT_JOB, build_event_payload
 from bot.store.db import build_insert_ignore
 from bot.store.models import WebhookDelivery
 from bot.store.queue import JobQueue
+from bot.store.statements import Statements
 
 # One transaction holds at most this many deliveries, so one commit stays short.
 MAX_BATCH = 256
@@ -47,21 +48,21 @@ def build_delivery(event: str, delivery_id: str, data: dict[str, Any], body: str
                     now)
 
 
-def write_delivery(connection: Connection, queue: JobQueue, delivery: Delivery) -> bool:
+def write_delivery(statements: Statements, queue: JobQueue, delivery: Delivery) -> bool:
     """Insert the delivery (and its job) in the caller's transaction; False when seen before."""
     job_id = None
     if delivery.is_queued:
-        job_id = queue.enqueue_in(
-            connection, GITHUB_EVENT_JOB,
+        job_id = queue.enqueue_with(
+            statements, GITHUB_EVENT_JOB,
             build_event_payload(delivery.event, delivery.delivery_id, body=delivery.body),
             now=delivery.received_at, key=f"delivery:{delivery.delivery_id}")
-    recorded = connection.execute(_insert_delivery(), {
+    recorded = statements.scalar(_insert_delivery(), {
         "delivery_id": delivery.delivery_id, "event": delivery.event,
         "action": delivery.action, "installation_id": delivery.installation_id,
         "repository_id": delivery.repository_id, "received_at": delivery.received_at,
         "outcome": delivery.outcome, "job_id": job_id,
     })
-    return recorded.scalar_one_or_none() is not None
+    return recorded is not None
 
 
 class DeliveryRecorder:
@@ -98,7 +99,7 @@ class DeliveryRecorder:
     async def _write(self, batch: Sequence[tuple[Delivery, asyncio.Future[bool]]]) -> None:
         deliveries = [delivery for delivery, _ in batch]
         try:
-            results = await self._queue.transaction(functools.partial(
+            results = await self._queue.write(functools.partial(
                 _write_batch, queue=self._queue, deliveries=deliveries))
         except BaseException as exc:
             for _, answer in batch:
@@ -112,9 +113,9 @@ class DeliveryRecorder:
                 answer.set_result(result)
 
 
-def _write_batch(connection: Connection, *, queue: JobQueue,
+def _write_batch(statements: Statements, *, queue: JobQueue,
                  deliveries: Sequence[Delivery]) -> list[bool]:
-    return [write_delivery(connection, queue, delivery) for delivery in deliveries]
+    return [write_delivery(statements, queue, delivery) for delivery in deliveries]
 
 
 @functools.cache

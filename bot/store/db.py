@@ -42,6 +42,11 @@ def create_sync_sqlite_engine(url: str, *, autocommit: bool = False) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    configure_sqlite_connection(dbapi_connection)
+
+
+def configure_sqlite_connection(dbapi_connection: Any) -> None:
+    """Set up a new sqlite3 connection: WAL, foreign keys, busy timeout, explicit BEGIN."""
     # pysqlite's own transaction handling would defer BEGIN; we issue it ourselves below, and
     # without it (autocommit engines) each statement commits by itself.
     dbapi_connection.isolation_level = None

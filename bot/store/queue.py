@@ -36,6 +36,13 @@ from bot.store.db import (
 )
 from bot.store.models import PENDING_JOBS, Job, JobStatus
 from bot.store.rawpg import RawStatements
+from bot.store.statements import (
+    Checkpointer,
+    ConnectionStatements,
+    SqliteBusyError,
+    SqliteStatements,
+    Statements,
+)
 
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 600.0
@@ -82,14 +89,30 @@ class JobQueue:
         self._sqlite_single: Engine | None = None
         self._raw: RawStatements | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._checkpointer: Checkpointer | None = None
+        self._write_at_once: SqliteStatements | None = None
+        self._write_waiting: SqliteStatements | None = None
+        self._write_lock = asyncio.Lock()
         if is_sqlite(url):
             self._sqlite = create_sync_sqlite_engine(url)
             self._sqlite_single = create_sync_sqlite_engine(url, autocommit=True)
             self._thread = ThreadPoolExecutor(1, "job-queue")
+            path = engine.url.database
+            if path and path != ":memory:":
+                self._checkpointer = Checkpointer(path)
+                self._write_at_once = SqliteStatements(path, self._checkpointer, wait=False)
+                self._write_waiting = SqliteStatements(path, self._checkpointer)
         else:
             self._raw = RawStatements(engine)
         self._insert = self._build_insert()
         self._select_by_key = select(JOBS.c.id).where(JOBS.c.key == bindparam("key"))
+        self._supersede = (
+            update(JOBS)
+            .where(JOBS.c.kind == bindparam("p_kind"), JOBS.c.group_key == bindparam("p_group"),
+                   JOBS.c.status == JobStatus.QUEUED.value)
+            .values(status=JobStatus.SUPERSEDED.value,
+                    finished_at=bindparam("p_now", type_=DateTime()))
+        )
         self._claim_any = self._build_claim(with_kinds=False)
         self._claim_kinds = self._build_claim(with_kinds=True)
         self._updates = _build_owned_updates()
@@ -99,6 +122,13 @@ class JobQueue:
         if self._raw is not None:
             await self._raw.close()
         if self._thread is not None:
+            if self._write_at_once is not None and self._write_waiting is not None:
+                async with self._write_lock:
+                    self._write_at_once.close()
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._thread, self._write_waiting.close)
+            if self._checkpointer is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.stop)
             for engine in (self._sqlite, self._sqlite_single):
                 if engine is not None:
                     await asyncio.get_running_loop().run_in_executor(self._thread, engine.dispose)
@@ -115,6 +145,25 @@ class JobQueue:
                 self._thread, self._run_sqlite, work)
         async with self._engine.begin() as connection:
             return await connection.run_sync(work)
+
+    async def write(self, work: Callable[[Statements], T]) -> T:
+        """Run `work(statements)` in one write transaction; for hot paths (webhook intake).
+
+        On a SQLite file it runs on a plain sqlite3 connection, without SQLAlchemy's
+        per-statement cost, and in the event loop itself when no other connection is writing:
+        a thread hop there would have the writer wait for the interpreter lock once per
+        statement while the loop serves requests (up to 5 ms each time). When another writer
+        holds the lock, it waits for it in the queue's thread instead. Elsewhere it is an
+        ordinary `transaction`.
+        """
+        if self._write_at_once is not None and self._write_waiting is not None:
+            async with self._write_lock:
+                try:
+                    return self._write_at_once.transaction(work)
+                except SqliteBusyError:
+                    return await asyncio.get_running_loop().run_in_executor(
+                        self._thread, self._write_waiting.transaction, work)
+        return await self.transaction(lambda connection: work(ConnectionStatements(connection)))
 
     def _run_sqlite(self, work: Callable[[Connection], T]) -> T:
         assert self._sqlite is not None
@@ -188,18 +237,23 @@ class JobQueue:
                    max_attempts: int = 3, delay: timedelta = timedelta(0),
                    supersede: bool = False) -> int:
         """Add a job inside the caller's transaction (see `transaction`); return its id."""
+        return self.enqueue_with(ConnectionStatements(connection), kind, payload, now=now,
+                                 key=key, group_key=group_key, max_attempts=max_attempts,
+                                 delay=delay, supersede=supersede)
+
+    def enqueue_with(self, statements: Statements, kind: str, payload: Mapping[str, Any], *,
+                     now: datetime, key: str | None = None, group_key: str | None = None,
+                     max_attempts: int = 3, delay: timedelta = timedelta(0),
+                     supersede: bool = False) -> int:
+        """Add a job inside an open transaction (see `write`); return its id."""
         if supersede and group_key is not None:
-            connection.execute(
-                update(JOBS)
-                .where(JOBS.c.kind == kind, JOBS.c.group_key == group_key,
-                       JOBS.c.status == JobStatus.QUEUED.value)
-                .values(status=JobStatus.SUPERSEDED.value, finished_at=now)
-            )
+            statements.scalar(self._supersede, {"p_kind": kind, "p_group": group_key,
+                                                "p_now": now})
         values = self._job_values(kind, payload, now=now, key=key, group_key=group_key,
                                   max_attempts=max_attempts, delay=delay)
-        job_id = connection.execute(self._insert, values).scalar_one_or_none()
+        job_id = statements.scalar(self._insert, values)
         if job_id is None:
-            job_id = connection.execute(self._select_by_key, {"key": key}).scalar_one()
+            job_id = statements.scalar(self._select_by_key, {"key": key})
         return int(job_id)
 
     def _build_insert(self) -> Any:
