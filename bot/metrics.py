@@ -13,7 +13,7 @@ import functools
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -53,6 +53,7 @@ class Metrics:
         r = self.registry
         self.webhooks = Counter("selfmod_webhooks", "Webhook deliveries received",
                                 ["event", "outcome"], registry=r)
+        self._webhook_counters: dict[tuple[str, str], Any] = {}
         self.sessions = Counter("selfmod_sessions_finished", "Analysis sessions finished",
                                 ["status"], registry=r)
         self.suggestions = Counter("selfmod_suggestions_decided", "Suggestions decided",
@@ -84,7 +85,13 @@ class Metrics:
 
     def count_webhook(self, event: str, outcome: str) -> None:
         """Count one delivery by event name and what the app did with it."""
-        self.webhooks.labels(event=event or "unknown", outcome=outcome).inc()
+        key = (event or "unknown", outcome)
+        counter = self._webhook_counters.get(key)
+        if counter is None:
+            # Looking a labelled child up costs more than counting with it (once a delivery).
+            counter = self._webhook_counters[key] = self.webhooks.labels(
+                event=key[0], outcome=outcome)
+        counter.inc()
 
     def count_session(self, status: str) -> None:
         """Count one analysis session that ended with this status."""

@@ -168,6 +168,23 @@ async def test_malformed_json_is_400(running_app: RunningApp) -> None:
     assert response.status == 400
 
 
+async def test_json_only_the_standard_parser_reads_is_accepted(running_app: RunningApp) -> None:
+    """A body with NaN, which Python's parser reads and orjson refuses, is still recorded."""
+    body = b'{"zen": "x", "hook_id": NaN}'
+    response = await running_app.client.post("/webhook", data=body,
+                                             headers=signed_headers("ping", "big", body))
+    assert response.status == 200
+    assert await _count(running_app, WebhookDelivery, WebhookDelivery.delivery_id == "big") == 1
+
+
+async def test_non_utf8_body_is_400(running_app: RunningApp) -> None:
+    """A correctly signed body that is not UTF-8 gets 400."""
+    body = b'{"zen": "' + bytes([0xFF]) + b'"}'
+    response = await running_app.client.post("/webhook", data=body,
+                                             headers=signed_headers("push", "x", body))
+    assert response.status == 400
+
+
 async def test_missing_delivery_id_is_400(running_app: RunningApp) -> None:
     """A signed delivery without X-GitHub-Delivery gets 400."""
     body = b"{}"
