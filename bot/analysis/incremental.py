@@ -18,9 +18,12 @@ decoded. A cold run is the same with every file changed.
 from __future__ import annotations
 
 import marshal
+import multiprocessing
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 from bot.analysis.cache import IndexCache
@@ -30,6 +33,7 @@ from bot.analysis.link import (
     QUERIES,
     TOTALS,
     FileEntry,
+    Linked,
     link_module,
     module_contribution,
     reach,
@@ -37,6 +41,17 @@ from bot.analysis.link import (
     split,
 )
 from bot.analysis.table import EMPTY, Contribution, Resolver, Table, changed_keys
+
+# Below this many modules to link, a second process costs more than it saves.
+_FORK_MIN_MODULES = 400
+
+
+def fork_is_safe() -> bool:
+    """Tell whether this process may fork: the platform can, and no other thread runs.
+
+    A forked child of a threaded process (a server) may find a lock held forever.
+    """
+    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
 @dataclass
@@ -211,12 +226,13 @@ class _Run:
     def _relink(self, relink: set[str], resolver: Resolver, blobs: dict[str, bytes]) -> bool:
         """Link the modules again; return whether what tests reach may have changed."""
         totals, reach_dirty = self.totals, False
-        for entry in self.entries:
-            if entry.path not in relink:
-                continue
+        todo = [entry for entry in self.entries if entry.path in relink]
+        if len(todo) >= _FORK_MIN_MODULES and fork_is_safe():
+            done = self._link_in_two(todo, resolver)
+        else:
+            done = [self._link(entry, resolver) for entry in todo]
+        for entry, linked in zip(todo, done, strict=True):
             before = self._subtract(entry.path) if entry.path in blobs else None
-            contrib = self.new_contribs.get(entry.path) or self.contrib(entry.path)
-            linked = link_module(entry, self.record(entry), contrib, resolver)
             blobs[entry.path] = linked.blob
             totals.summaries[entry.path] = linked.summary
             totals.assign[entry.path] = entry.key
@@ -226,6 +242,55 @@ class _Run:
             self.new_pairs[entry.path] = linked.pairs
             reach_dirty = reach_dirty or before != reach_inputs(linked.summary, linked.pairs)
         return reach_dirty
+
+    def _link(self, entry: FileEntry, resolver: Resolver) -> Linked:
+        contrib = self.new_contribs.get(entry.path) or self.contrib(entry.path)
+        return link_module(entry, self.record(entry), contrib, resolver)
+
+    def _link_in_two(self, todo: list[FileEntry], resolver: Resolver) -> list[Linked]:
+        """Link every other module in a forked child while this process links the rest.
+
+        The child starts with everything in memory (table, records, answers so far) and
+        sends back its linked modules and the answers it computed; a child that fails only
+        costs the time: its share is then linked here.
+        """
+        resolver.build_table()
+        theirs = todo[1::2]
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(target=self._link_share, args=(theirs, resolver, sender),
+                                daemon=True)
+        child.start()
+        sender.close()
+        mine = [self._link(entry, resolver) for entry in todo[0::2]]
+        try:
+            theirs_linked, memo, answers, deps = receiver.recv()
+        except (EOFError, OSError):
+            theirs_linked = [self._link(entry, resolver) for entry in theirs]
+        else:
+            resolver.memo.update(memo)
+            resolver.answers.update(answers)
+            resolver.deps.update(deps)
+        finally:
+            receiver.close()
+            child.join()
+        # Put both shares back in the order of `todo`: even positions here, odd ones there.
+        done: list[Linked] = []
+        for pair in zip(mine, theirs_linked, strict=False):
+            done.extend(pair)
+        if len(mine) > len(theirs_linked):
+            done.append(mine[-1])
+        return done
+
+    def _link_share(self, share: list[FileEntry], resolver: Resolver, sender: Connection,
+                    ) -> None:
+        """In the child: link a share of the modules and send them back with new answers."""
+        linked = [self._link(entry, resolver) for entry in share]
+        # Every answer computed since the run began has its inputs in `deps`.
+        deps = resolver.deps
+        sender.send((linked, {q: resolver.memo[q] for q in deps if q in resolver.memo},
+                     {q: resolver.answers[q] for q in deps if q in resolver.answers}, deps))
+        sender.close()
 
     def _finish(self, resolver: Resolver, blobs: dict[str, bytes], reach_dirty: bool) -> None:
         """Settle the totals, forget unused answers, and encode the new state."""

@@ -17,7 +17,7 @@ from bot.analysis.cache import IndexCache, StatKey, content_hash, record_key
 from bot.analysis.conventions import detect_conventions
 from bot.analysis.discover import DEFAULT_MAX_FILE_BYTES, SourceFile, discover, read_source
 from bot.analysis.extract import extract_source
-from bot.analysis.incremental import LinkResult, link_all
+from bot.analysis.incremental import LinkResult, fork_is_safe, link_all
 from bot.analysis.link import FileEntry, module_contribution
 from bot.analysis.model import (
     CodebaseIndex,
@@ -186,11 +186,16 @@ def _pool_pays(count: int, files: int, total_bytes: int) -> bool:
 
 
 def _pool(count: int) -> ProcessPoolExecutor:
-    # forkserver, not fork: the caller may be a threaded server, and forking it is unsafe.
-    context = multiprocessing.get_context("forkserver")
-    # The workers run functions of this module: import it (and the extractor) once, in the
-    # server the workers are forked from, rather than in each worker.
-    context.set_forkserver_preload(["bot.analysis.index"])
+    context: multiprocessing.context.BaseContext
+    if fork_is_safe():
+        # A single-threaded caller (the command line) forks at once, its imports done; a
+        # fork server would first start and import the analysis (a quarter of a second).
+        context = multiprocessing.get_context("fork")
+    else:
+        # Forking a threaded process (a server) is unsafe: workers come from a fork server,
+        # which imports this module (and the extractor) once for all of them.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["bot.analysis.index"])
     return ProcessPoolExecutor(count, mp_context=context, initializer=gc.disable)
 
 

@@ -139,6 +139,11 @@ class Resolver:
             self._table = self._table_factory()
         return self._table
 
+    def build_table(self) -> None:
+        """Build the table now (before a fork, so that parent and child share one)."""
+        if self._table is None:
+            self._table = self._table_factory()
+
     def resolve(self, candidate: str) -> str | None:
         """Resolve a file-local call candidate ("pkg.mod.f", ".method") to a project function."""
         memo = self.memo

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.analysis import incremental
 from bot.analysis.hotspots import rank_hot_spots
 from bot.analysis.index import build_index
 from bot.analysis.model import CodebaseIndex
@@ -251,3 +252,55 @@ def test_workers_link_like_the_main_process(write_tree: WriteTree, tmp_path: Pat
     warm = build_index(root, cache_dir=cache, workers=2)
     assert warm.stats.parsed == 1
     assert _compare(snapshot(build_index(root, workers=1)), snapshot(warm)) == []
+
+
+@pytest.fixture
+def link_in_two(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Link in two processes from the first module on (this test process may run threads)."""
+    monkeypatch.setattr(incremental, "_FORK_MIN_MODULES", 1)
+    monkeypatch.setattr(incremental, "fork_is_safe", lambda: True)
+
+
+def test_linking_in_two_processes_gives_the_same_index(
+        write_tree: WriteTree, tmp_path: Path, link_in_two: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forked child linking half the modules gives the one-process index and cache."""
+    root = write_tree(_large_tree())
+    _age(root)
+    cache = tmp_path / "cache"
+    linked_here: list[str] = []
+    link = incremental._Run._link
+
+    def count(run: Any, entry: Any, resolver: Any) -> Any:
+        linked_here.append(entry.path)
+        return link(run, entry, resolver)
+
+    with monkeypatch.context() as spy:
+        spy.setattr(incremental._Run, "_link", count)
+        forked = build_index(root, cache_dir=cache, workers=1)
+    # Counted in this process only: the child linked the other half.
+    assert len(linked_here) == (len(_large_tree()) + 1) // 2
+    with monkeypatch.context() as serial:
+        serial.setattr(incremental, "_FORK_MIN_MODULES", 10**9)
+        alone = build_index(root, workers=1)
+    assert _compare(snapshot(alone), snapshot(forked)) == []
+    assert forked.fan_in("pkg.util.helper") == 46
+    # The answers the child computed came back: the cache re-links a rename exactly.
+    _apply(root, EDITS["renamed_definition_others_import"])
+    warm = build_index(root, cache_dir=cache, workers=1)
+    assert warm.stats.relinked > 1
+    assert _compare(snapshot(build_index(root, workers=1)), snapshot(warm)) == []
+
+
+def test_a_failed_link_child_costs_only_time(write_tree: WriteTree, link_in_two: None,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the child dies without an answer, its share is linked in this process."""
+    root = write_tree(_large_tree())
+
+    def die(*_args: Any) -> None:
+        os._exit(3)
+
+    monkeypatch.setattr(incremental._Run, "_link_share", die)
+    index = build_index(root, workers=1)
+    assert index.fan_in("pkg.util.helper") == 46
+    assert len(index.modules) == len(_large_tree())
