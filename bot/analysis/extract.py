@@ -48,13 +48,14 @@ _PY2_PATTERNS = re.compile(
 )
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
 _STORE = ast.Store
-_LOOP_TYPES = (ast.For, ast.AsyncFor, ast.While)
-_COMP_TYPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _DEF_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 _MAX_QUOTE_SAMPLES = 400
 _LONG_LINE = 72
 _THREAD_PREFIXES = ("threading.", "_thread.", "concurrent.futures.thread", "queue.Queue")
 _THREAD_POOL = ("concurrent.futures.ThreadPoolExecutor",)
+# One test for the rare candidates that may be either (most are neither).
+_CONCURRENCY_PREFIXES = ("asyncio.", "trio.", "anyio.", "threading.", "_thread.", "concurrent.",
+                         "queue.")
 
 
 def _child_fields() -> dict[type, tuple[str, ...]]:
@@ -77,12 +78,16 @@ def _child_getters() -> dict[type, Any]:
 
 _CHILDREN = _child_getters()
 # Node types the body walk treats specially, by what it does with them.
-_BRANCH, _BOOL, _EXCEPT, _RAISE, _RETURN, _COMPARE, _AWAIT, _FSTRING, _NESTED, _SKIP = range(10)
+(_BRANCH, _BOOL, _EXCEPT, _RAISE, _RETURN, _COMPARE, _AWAIT, _FSTRING, _NESTED, _SKIP, _LOOP,
+ _COMP, _MARKER) = range(13)
+# The depth marker is the one plain `object` on the walk's stack.
 _SPECIAL = {ast.If: _BRANCH, ast.IfExp: _BRANCH, ast.match_case: _BRANCH, ast.BoolOp: _BOOL,
             ast.ExceptHandler: _EXCEPT, ast.Raise: _RAISE, ast.Return: _RETURN,
             ast.Compare: _COMPARE, ast.Await: _AWAIT, ast.JoinedStr: _FSTRING,
             ast.FunctionDef: _NESTED, ast.AsyncFunctionDef: _NESTED, ast.ClassDef: _NESTED,
-            ast.Import: _SKIP, ast.ImportFrom: _SKIP}
+            ast.Import: _SKIP, ast.ImportFrom: _SKIP, ast.For: _LOOP, ast.AsyncFor: _LOOP,
+            ast.While: _LOOP, ast.ListComp: _COMP, ast.SetComp: _COMP, ast.DictComp: _COMP,
+            ast.GeneratorExp: _COMP, object: _MARKER}
 
 
 def extract_source(source: bytes, module: str, is_package: bool) -> tuple[Any, ...]:
@@ -139,6 +144,8 @@ def _docstring(body: list[ast.stmt]) -> str | None:
         if type(first) is ast.Expr and type(first.value) is ast.Constant:
             value = first.value.value
             if isinstance(value, str):
+                if "\n" not in value:  # what cleandoc does to one line, without its work
+                    return value.expandtabs().lstrip()
                 return inspect.cleandoc(value)
     return None
 
@@ -194,7 +201,7 @@ class _Extractor:
                 tuple(self.star_imports))
 
     def _measure_lines(self) -> None:
-        lengths = [n for n in map(len, self.lines) if n > _LONG_LINE]
+        lengths = list(filter(_LONG_LINE.__lt__, map(len, self.lines)))
         self.conv["lines_total"] = len(self.lines)
         self.conv["long_lines"] = len(lengths)
         for n in lengths:
@@ -399,7 +406,7 @@ class _Extractor:
             qual, node.name, cls, is_async, node.lineno, node.end_lineno or node.lineno,
             node.col_offset, node.end_col_offset or 0, first, signature, params,
             self._decorators(node), doc, walk.complexity,
-            tuple(sorted(walk.loops, key=_loop_order)), tuple(sorted(walk.calls, key=_line_of)),
+            tuple(sorted(walk.loops, key=_LOOP_ORDER)), tuple(sorted(walk.calls, key=_LINE_OF)),
             annotated, full))
         for inner in walk.nested:
             if type(inner) is ast.ClassDef:
@@ -443,6 +450,20 @@ class _Extractor:
             return
         self.quote_samples += 1
         self.conv["quote_double" if quote == 34 else "quote_single"] += 1
+
+
+def _var_key(name: str) -> str:
+    """Return the convention counter of an assigned name (names repeat: remembered)."""
+    key = _VAR_KEYS.get(name)
+    if key is None:
+        if len(_VAR_KEYS) > _MAX_VAR_KEYS:
+            _VAR_KEYS.clear()
+        key = _VAR_KEYS[name] = "var_" + _name_style(name)
+    return key
+
+
+_VAR_KEYS: dict[str, str] = {}
+_MAX_VAR_KEYS = 100_000
 
 
 def _name_style(name: str) -> str:
@@ -502,12 +523,13 @@ class _BodyWalk:
         complexity = 1
         returns: set[Any] = set()
         Name, Constant, Attribute, Call = ast.Name, ast.Constant, ast.Attribute, ast.Call
+        var_keys = _VAR_KEYS
         while stack:
             node = pop()
             t = type(node)
             if t is Name:
                 if type(node.ctx) is _STORE:
-                    conv["var_" + _name_style(node.id)] += 1
+                    conv[var_keys.get(node.id) or _var_key(node.id)] += 1
                 continue
             if t is Constant:
                 if type(node.value) is str and owner.quote_samples < _MAX_QUOTE_SAMPLES:
@@ -527,45 +549,47 @@ class _BodyWalk:
                 extend(node.args)
                 extend(node.keywords)
                 continue
-            if node is marker:
-                depth -= 1
-                continue
-            if t in _LOOP_TYPES:
-                complexity += 1
-                depth += 1
-                loops.append((_LOOP_KIND[t], node.lineno, node.end_lineno, depth))
-                extend(node.orelse)
-                if t is not ast.While:
-                    push(node.iter)
-                    push(node.target)
-                else:
-                    push(node.test)
-                push(marker)
-                extend(node.body)
-                continue
-            if t in _COMP_TYPES:
-                # Generator i runs at depth+i; its iterable is evaluated one level out, and
-                # the element innermost. Markers restore the depth level by level.
-                generators = node.generators
-                count = len(generators)
-                for i, gen in enumerate(generators):
-                    complexity += 1 + len(gen.ifs)
-                    loops.append(("comprehension", node.lineno, node.end_lineno, depth + i + 1))
-                push(generators[0].iter)
-                for i, gen in enumerate(generators):
-                    push(marker)
-                    if i + 1 < count:
-                        push(generators[i + 1].iter)
-                    extend(gen.ifs)
-                if t is ast.DictComp:
-                    push(node.key)
-                    push(node.value)
-                else:
-                    push(node.elt)
-                depth += count
-                continue
+            # One look-up sorts out the rest: most nodes are nothing special.
             kind = special.get(t)
             if kind is not None:
+                if kind == _MARKER:
+                    depth -= 1
+                    continue
+                if kind == _LOOP:
+                    complexity += 1
+                    depth += 1
+                    loops.append((_LOOP_KIND[t], node.lineno, node.end_lineno, depth))
+                    extend(node.orelse)
+                    if t is not ast.While:
+                        push(node.iter)
+                        push(node.target)
+                    else:
+                        push(node.test)
+                    push(marker)
+                    extend(node.body)
+                    continue
+                if kind == _COMP:
+                    # Generator i runs at depth+i; its iterable is evaluated one level out,
+                    # and the element innermost. Markers restore the depth level by level.
+                    generators = node.generators
+                    count = len(generators)
+                    for i, gen in enumerate(generators):
+                        complexity += 1 + len(gen.ifs)
+                        loops.append(("comprehension", node.lineno, node.end_lineno,
+                                      depth + i + 1))
+                    push(generators[0].iter)
+                    for i, gen in enumerate(generators):
+                        push(marker)
+                        if i + 1 < count:
+                            push(generators[i + 1].iter)
+                        extend(gen.ifs)
+                    if t is ast.DictComp:
+                        push(node.key)
+                        push(node.value)
+                    else:
+                        push(node.elt)
+                    depth += count
+                    continue
                 if kind == _BRANCH:
                     complexity += 1
                 elif kind == _BOOL:
@@ -614,39 +638,49 @@ class _BodyWalk:
 
     def _call(self, node: ast.Call) -> bool:
         """Record a call site; return whether its callee is a dotted name (`a.b.c`)."""
-        parts = _dotted(node.func)
-        if parts is None:
-            func = node.func
-            if type(func) is ast.Attribute:
-                name = _intern("." + func.attr)
-                self.calls.append((name, name, node.lineno))
-            return False
-        head = parts[0]
+        func = node.func
         owner = self.owner
-        expr = ".".join(parts)
-        if head in ("self", "cls") and self.cls is not None and len(parts) == 2:
-            candidate = f"{owner.module}.{self.cls}.{parts[1]}"
-        elif head in self.params:
-            candidate = "." + parts[-1] if len(parts) > 1 else ""
-        else:
+        if type(func) is ast.Name:  # the commonest callee: `f(...)`
+            head = expr = func.id
+            if head in self.params:
+                return True
             bound = owner.bindings.get(head)
             if bound is not None:
-                candidate = ".".join([bound, *parts[1:]])
+                candidate = bound
             elif head in _BUILTINS:
                 return True
-            elif owner.star_imports and len(parts) == 1:
+            elif owner.star_imports:
                 candidate = f"{owner.star_imports[0]}.{head}"
-            elif len(parts) > 1:
+            else:
+                return True
+        else:
+            parts = _dotted(func)
+            if parts is None:
+                if type(func) is ast.Attribute:
+                    name = _intern("." + func.attr)
+                    self.calls.append((name, name, node.lineno))
+                return False
+            head = parts[0]
+            expr = ".".join(parts)
+            if head in ("self", "cls") and self.cls is not None and len(parts) == 2:
+                candidate = f"{owner.module}.{self.cls}.{parts[1]}"
+            elif head in self.params:
                 candidate = "." + parts[-1]
             else:
-                candidate = ""
-        if candidate.startswith(("asyncio.", "trio.", "anyio.")):
-            owner.conv["asyncio_uses"] += 1
-        elif candidate.startswith(_THREAD_PREFIXES) or candidate in _THREAD_POOL:
-            owner.conv["thread_uses"] += 1
-        if candidate:
-            # Interned: repeated names are shared through pickling and the marshal cache.
-            self.calls.append((_intern(expr), _intern(candidate), node.lineno))
+                bound = owner.bindings.get(head)
+                if bound is not None:
+                    candidate = ".".join([bound, *parts[1:]])
+                elif head in _BUILTINS:
+                    return True
+                else:
+                    candidate = "." + parts[-1]
+        if candidate.startswith(_CONCURRENCY_PREFIXES):
+            if candidate.startswith(("asyncio.", "trio.", "anyio.")):
+                owner.conv["asyncio_uses"] += 1
+            elif candidate.startswith(_THREAD_PREFIXES) or candidate in _THREAD_POOL:
+                owner.conv["thread_uses"] += 1
+        # Interned: repeated names are shared through pickling and the marshal cache.
+        self.calls.append((_intern(expr), _intern(candidate), node.lineno))
         return True
 
     def _return(self, value: ast.expr | None, returns: set[Any]) -> None:
@@ -685,13 +719,9 @@ class _BodyWalk:
 _DEPTH_MARKER = object()
 
 
-def _line_of(call: tuple[str, str, int]) -> int:
-    return call[2]
-
-
-def _loop_order(loop: tuple[str, int, int, int]) -> tuple[int, int]:
-    return loop[1], loop[3]
-
+# Sort keys (in C): a call by its line; a loop by its line, then its depth.
+_LINE_OF = operator.itemgetter(2)
+_LOOP_ORDER = operator.itemgetter(1, 3)
 _LOOP_KIND = {ast.For: "for", ast.AsyncFor: "async for", ast.While: "while"}
 # A function whose constant returns are all small integers reads as error-code style.
 _CODE_VALUES = frozenset({-2, -1, 0, 1, 2, None})

@@ -264,8 +264,9 @@ class _Run:
         sender.close()
         mine = [self._link(entry, resolver) for entry in todo[0::2]]
         try:
-            theirs_linked, memo, answers, deps = receiver.recv()
-        except (EOFError, OSError):
+            rows, memo, answers, deps = marshal.loads(receiver.recv_bytes())
+            theirs_linked = [Linked(*row) for row in rows]
+        except (EOFError, OSError, ValueError):
             theirs_linked = [self._link(entry, resolver) for entry in theirs]
         else:
             resolver.memo.update(memo)
@@ -286,10 +287,13 @@ class _Run:
                     ) -> None:
         """In the child: link a share of the modules and send them back with new answers."""
         linked = [self._link(entry, resolver) for entry in share]
-        # Every answer computed since the run began has its inputs in `deps`.
+        # Every answer computed since the run began has its inputs in `deps`. Marshal, as
+        # for the cache: these are plain strings, tuples and dicts, and it is twice as fast.
         deps = resolver.deps
-        sender.send((linked, {q: resolver.memo[q] for q in deps if q in resolver.memo},
-                     {q: resolver.answers[q] for q in deps if q in resolver.answers}, deps))
+        sender.send_bytes(marshal.dumps((
+            [tuple(one) for one in linked],
+            {q: resolver.memo[q] for q in deps if q in resolver.memo},
+            {q: resolver.answers[q] for q in deps if q in resolver.answers}, deps)))
         sender.close()
 
     def _finish(self, resolver: Resolver, blobs: dict[str, bytes], reach_dirty: bool) -> None:

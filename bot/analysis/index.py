@@ -208,7 +208,7 @@ def _parse(tasks: list[Task], count: int, pool: ProcessPoolExecutor | None,
         if pool is None:
             pool = stack.enter_context(_pool(count))
         results: list[Parsed] = []
-        for part in pool.map(_extract_batch, _batches(tasks, count * 6, _source_size)):
+        for part in pool.map(_extract_batch, _batches(tasks, count * 16, _source_size)):
             results.extend(part)
     return results
 
