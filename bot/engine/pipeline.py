@@ -7,6 +7,7 @@ database and the terminal are reached through the small interfaces passed in.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 import time
@@ -139,8 +140,11 @@ class Pipeline:
         """Run every stage on the snapshot `base` of commit `head` of `repo`."""
         with self._stage(result, "analysis"):
             self.progress("analysis", "indexing the code")
-            index = build_index(base, cache_dir=self.cache_dir, cache_key=str(repo.resolve()),
-                                config=config)
+            # The slow synchronous steps run in a thread: the same pipeline serves the REST
+            # API inside the web server, whose event loop must go on answering webhooks.
+            index = await asyncio.to_thread(
+                build_index, base, cache_dir=self.cache_dir, cache_key=str(repo.resolve()),
+                config=config)
             if self.learning is not None:
                 # What this repository's reviewers taught: suppressed rules, constraints.
                 result.learning = await self.learning.start(str(repo), index.conventions)
@@ -200,8 +204,8 @@ class Pipeline:
                                                            and self.llm.enabled else ""))
             modules = choose_generation_modules(index, result.profile,
                                                 options.generation_modules)
-            found = generate_suggestions(base, index, result.goals,
-                                         GeneratorConfig(modules=frozenset(modules)))
+            found = await asyncio.to_thread(generate_suggestions, base, index, result.goals,
+                                            GeneratorConfig(modules=frozenset(modules)))
             if self.llm is not None and self.llm.enabled and (
                     "improve_performance" in result.goals):
                 targets = build_llm_targets(base, index)
@@ -233,7 +237,7 @@ class Pipeline:
         with self._stage(result, "validation"):
             for suggestion in suggestions:
                 self.progress("validation", suggestion.title)
-                checked, verdict = validate(suggestion, policy, level)
+                checked, verdict = await asyncio.to_thread(validate, suggestion, policy, level)
                 if self.store is not None and result.session_id is not None:
                     import uuid
 
@@ -357,7 +361,7 @@ class Pipeline:
                 branch = f"{BRANCH_PREFIX}{suggestion.id}"
                 self.progress("commit", branch)
                 message = build_commit_message(outcome, result.session_id)
-                outcome.commit = self.writer.write(repo, CommitRequest(
+                outcome.commit = await asyncio.to_thread(self.writer.write, repo, CommitRequest(
                     head, branch, suggestion.files, message))
                 outcome.branch = branch
                 if self.store is not None:

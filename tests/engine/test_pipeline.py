@@ -101,3 +101,41 @@ def test_commit_message_is_a_self_modification_message() -> None:
     assert parsed.trailer("Selfmod-Session") == session
     assert parsed.trailer("Selfmod-Safety-Score") == "1.00"  # clamped to the 0..1 scale
     assert parsed.trailer("Selfmod-Signature") is None
+
+
+async def test_slow_steps_run_off_the_event_loop(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Indexing, generation, validation and commits leave the loop free (the REST API's)."""
+    import threading
+
+    from bot.analysis.repoconfig import RepoConfig
+    from bot.engine import pipeline as module
+    from bot.engine.pipeline import Pipeline, RunOptions, RunResult
+
+    where: dict[str, bool] = {}
+
+    def spy(name: str, work: object) -> object:
+        def call(*args: object, **kwargs: object) -> object:
+            where[name] = threading.current_thread() is threading.main_thread()
+            return work(*args, **kwargs)  # type: ignore[operator]
+        return call
+
+    for name in ("build_index", "generate_suggestions", "validate"):
+        monkeypatch.setattr(module, name, spy(name, getattr(module, name)))
+
+    class Writer:
+        def write(self, repo: Path, request: object) -> str:
+            where["commit"] = threading.current_thread() is threading.main_thread()
+            return "0" * 40
+
+    base = tmp_path / "repo"
+    base.mkdir()
+    (base / "sign.py").write_text(
+        "def sign(x):\n    if x < 0:\n        return -1\n    else:\n        return 1\n")
+    result = RunResult(str(base), "0" * 40, ("refactor",), "moderate")
+    await Pipeline(perf=None, writer=Writer(), store=None, llm=None,  # type: ignore[arg-type]
+                   progress=lambda stage, detail: None, cache_dir=None).run(
+        base, "0" * 40, base, RepoConfig(), RunOptions(allow_unverified=True), result)
+    assert result.outcomes, "the redundant else should have been proposed"
+    assert where == {"build_index": False, "generate_suggestions": False, "validate": False,
+                     "commit": False}
