@@ -12,9 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.store.models import CodeModification, Feedback, ModificationSession
 
 BRANCH_PREFIX = "self-mod/"
-# A proposal the app closed because it waited too long: not a reviewer's no, so the same
-# change may be proposed again. (A status beside SuggestionStatus's, which the store owns.)
-EXPIRED_STATUS = "expired"
 REVERT_SUFFIX = "-revert"
 
 

@@ -12,7 +12,6 @@ from gidgethub.routing import Router
 
 from bot.github.context import EventContext
 from bot.github.modifications import (
-    EXPIRED_STATUS,
     SelfModBranch,
     modification_status,
     parse_branch,
@@ -71,7 +70,7 @@ async def pull_request_closed(event: sansio.Event, ctx: EventContext) -> None:
         return
     merged = bool(pr.get("merged"))
     expired = not merged and await modification_status(
-        ctx.sessions, branch.modification_id) == EXPIRED_STATUS
+        ctx.sessions, branch.modification_id) == SuggestionStatus.EXPIRED.value
     outcome = decide_close_outcome(branch, merged=merged, expired=expired)
     if outcome is None:
         return
@@ -88,6 +87,7 @@ async def pull_request_reopened(event: sansio.Event, ctx: EventContext) -> None:
     branch = parse_branch(event.data["pull_request"]["head"]["ref"])
     if branch is None or branch.is_revert:
         return
-    if await modification_status(ctx.sessions, branch.modification_id) == EXPIRED_STATUS:
+    status = await modification_status(ctx.sessions, branch.modification_id)
+    if status == SuggestionStatus.EXPIRED.value:
         await update_modification(ctx.sessions, branch.modification_id, None,
                                   status=SuggestionStatus.PROPOSED.value)

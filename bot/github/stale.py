@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.github.limits import build_stale_comment, is_stale
-from bot.github.modifications import EXPIRED_STATUS, parse_branch
+from bot.github.modifications import parse_branch
 from bot.store.models import CodeModification, SuggestionStatus
 
 
@@ -35,7 +35,7 @@ async def mark_expired(sessions: async_sessionmaker[AsyncSession],
             update(CodeModification)
             .where(CodeModification.id == modification_id,
                    CodeModification.status == SuggestionStatus.PROPOSED.value)
-            .values(status=EXPIRED_STATUS))
+            .values(status=SuggestionStatus.EXPIRED.value))
     return bool(getattr(result, "rowcount", 0))
 
 

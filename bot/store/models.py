@@ -73,6 +73,11 @@ class SuggestionStatus(enum.StrEnum):
     APPLIED = "applied"
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
+    # Closed unmerged by the app after the stale period (the pull request expired).
+    EXPIRED = "expired"
+    # Transitional, held only while git applies or reverts it (see bot.web.api.claims).
+    APPLYING = "applying"
+    ROLLING_BACK = "rolling_back"
 
 
 class JobStatus(enum.StrEnum):

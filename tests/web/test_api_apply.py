@@ -297,14 +297,14 @@ async def test_apply_and_rollback_do_not_interleave(client: Any, settings: Setti
 async def test_database_claim_is_compare_and_set(settings: Settings, root: Path) -> None:
     """Two processes claiming one modification: only the first claim succeeds."""
     from bot.store.db import create_engine, create_sessionmaker
-    from bot.web.api.claims import APPLYING, claim
+    from bot.web.api.claims import claim
 
     analysis = await record_analysis(settings, root / "repo")
     ids = [uuid.UUID(analysis["ids"][0])]
     engines = [create_engine(settings.database_url) for _ in range(2)]
     try:
-        first = await claim(create_sessionmaker(engines[0]), ids, "approved", APPLYING)
-        second = await claim(create_sessionmaker(engines[1]), ids, "approved", APPLYING)
+        first = await claim(create_sessionmaker(engines[0]), ids, "approved", "applying")
+        second = await claim(create_sessionmaker(engines[1]), ids, "approved", "applying")
     finally:
         for engine in engines:
             await engine.dispose()

@@ -28,13 +28,17 @@ from bot.vcs.revert import current_branch
 from bot.vcs.safegit import Repo
 from bot.web.api.auth import api_view
 from bot.web.api.bodies import parse_apply, parse_json_object
-from bot.web.api.claims import APPLYING, claim, finish
+from bot.web.api.claims import claim, finish
 from bot.web.api.codebase import open_codebase, resolve_within_roots
 from bot.web.api.problems import ApiError
 from bot.web.api.sessions import load_session
 from bot.web.api.state import API_STATE, ApiState
 from bot.web.approval import ApprovalError, is_approval_configured, verify_token
 from bot.web.keys import SESSIONS, SETTINGS
+
+# Transitional states, held only while git runs (guarded in bot.web.api.claims).
+APPLYING = SuggestionStatus.APPLYING.value
+
 
 routes = web.RouteTableDef()
 

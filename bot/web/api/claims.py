@@ -16,10 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.store.models import CodeModification
 
-# Transitional states, held only while git runs; the column is free text (String(30)).
-APPLYING = "applying"
-ROLLING_BACK = "rolling_back"
-
 
 async def claim(sessionmaker: async_sessionmaker[AsyncSession], ids: Sequence[uuid.UUID],
                 expected: str, new: str) -> bool:

@@ -16,11 +16,16 @@ from bot.vcs.revert import Rollback, rollback_local
 from bot.vcs.safegit import Repo
 from bot.web.api.auth import api_view
 from bot.web.api.bodies import RollbackBody, parse_json_object, parse_rollback
-from bot.web.api.claims import APPLYING, ROLLING_BACK, claim, finish
+from bot.web.api.claims import claim, finish
 from bot.web.api.codebase import open_codebase, resolve_within_roots
 from bot.web.api.problems import ApiError
 from bot.web.api.state import API_STATE, ApiState
 from bot.web.keys import SESSIONS, SETTINGS
+
+# Transitional states, held only while git runs (guarded in bot.web.api.claims).
+APPLYING = SuggestionStatus.APPLYING.value
+ROLLING_BACK = SuggestionStatus.ROLLING_BACK.value
+
 
 routes = web.RouteTableDef()
 
