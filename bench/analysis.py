@@ -5,6 +5,8 @@ files change (function bodies), and after one file renames a function other modu
 and the times of `ruff check` and `bandit -r` on the same tree. Every figure comes with the
 CPU time it took (this process and its workers) and the load average before it, because the
 machine is shared: wall time under load says little on its own.
+Three rounds by default, each on a fresh copy and a fresh cache, then the median, best and
+worst of each figure: on a shared machine one run can be a tenth off either way.
 Usage: .venv/bin/python -P bench/analysis.py [--keep] [--rounds N]
 """
 
@@ -16,6 +18,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -47,9 +50,9 @@ def _copy_stdlib(target: Path) -> Path:
 def _cpu() -> tuple[float, float]:
     """Return the CPU seconds used so far by this process, and by all its descendants.
 
-    The parsing workers are children of the multiprocessing fork server, not of this
-    process: their time is read from the live children's /proc entries (time of their own
-    finished children included).
+    The parsing workers may be children of the multiprocessing fork server rather than of
+    this process: their time is read from the live children's /proc entries (time of their
+    own finished children included). The child that links half the modules is counted too.
     """
     own = resource.getrusage(resource.RUSAGE_SELF)
     reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -133,15 +136,19 @@ def main() -> int:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
-    parser.add_argument("--rounds", type=int, default=1, help="cold and incremental rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="cold and incremental rounds")
     parser.add_argument("--no-tools", action="store_true", help="skip ruff and bandit")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="selfmod-bench-"))
     try:
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, work folder {work}")
+        figures: list[tuple[float, float]] = []
         for round_ in range(1, args.rounds + 1):
             tree = _copy_stdlib(work / f"round-{round_}")  # a fresh copy: edits start over
-            _round(tree, work / f"index-cache-{round_}", round_)
+            figures.append(_round(tree, work / f"index-cache-{round_}", round_))
+            if round_ < args.rounds:
+                shutil.rmtree(tree)
+        _summary(figures)
         if not args.no_tools:
             venv_bin = Path(sys.executable).parent
             ruff = [str(venv_bin / "ruff"), "check", "--no-cache", "--exit-zero", "."]
@@ -154,8 +161,21 @@ def main() -> int:
     return 0
 
 
-def _round(tree: Path, cache: Path, round_: int) -> None:
-    """Time a cold analysis, an unchanged one, and two incremental ones, on a fresh cache."""
+def _summary(figures: list[tuple[float, float]]) -> None:
+    """Print the median, best and worst cold speed and incremental time over the rounds."""
+    cold = sorted(f[0] for f in figures)
+    incremental = sorted(f[1] for f in figures)
+    print(f"over {len(figures)} round(s): cold analysis median {statistics.median(cold):,.0f} "
+          f"lines/s (best {cold[-1]:,.0f}, worst {cold[0]:,.0f}); re-analysis after 10 files "
+          f"median {statistics.median(incremental):.2f} s (best {incremental[0]:.2f}, worst "
+          f"{incremental[-1]:.2f})")
+
+
+def _round(tree: Path, cache: Path, round_: int) -> tuple[float, float]:
+    """Time a cold analysis, an unchanged one, and two incremental ones, on a fresh cache.
+
+    Return the cold lines per second and the time after 10 files changed.
+    """
     _age(tree)
     load = _load()
     cold, own, workers, index = _analyse(tree, cache)
@@ -165,7 +185,8 @@ def _round(tree: Path, cache: Path, round_: int) -> None:
     # On two idle cores the workers' share runs in parallel and the rest after it.
     idle = workers / 2 + own
     print(f"  cold analysis: {cold:.2f} s, {stats.lines / cold:,.0f} lines/s  ({load})\n"
-          f"    CPU: main process {own:.2f} s, parsing workers {workers:.2f} s; on two idle "
+          f"    CPU: main process {own:.2f} s, worker processes (parsing, linking) "
+          f"{workers:.2f} s; on two idle "
           f"cores about {idle:.2f} s = {stats.lines / idle:,.0f} lines/s (estimate)")
     load = _load()
     warm, own, _, _ = _analyse(tree, cache)
@@ -182,6 +203,7 @@ def _round(tree: Path, cache: Path, round_: int) -> None:
     print(f"  re-analysis after a rename others import ({what}): {renamed:.2f} s, CPU "
           f"{own:.2f} s (parsed {index.stats.parsed}, relinked {index.stats.relinked})  "
           f"({load})")
+    return stats.lines / cold, incremental
 
 
 def _age(tree: Path) -> None:
