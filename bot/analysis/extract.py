@@ -60,8 +60,9 @@ _CONCURRENCY_PREFIXES = ("asyncio.", "trio.", "anyio.", "threading.", "_thread."
 
 def _child_fields() -> dict[type, tuple[str, ...]]:
     """Map each node type to the fields that can hold child nodes (not names or contexts)."""
+    # Operators (`op`, `ops`) are bare singletons: a tenth of a body's nodes, nothing to count.
     skip = {"ctx", "type_comment", "kind", "id", "arg", "attr", "name", "module", "level",
-            "is_async", "conversion", "names", "kwd_attrs", "rest", "tag"}
+            "is_async", "conversion", "names", "kwd_attrs", "rest", "tag", "op", "ops"}
     table: dict[type, tuple[str, ...]] = {}
     for obj in vars(ast).values():
         if isinstance(obj, type) and issubclass(obj, ast.AST):
