@@ -348,7 +348,8 @@ class _Extractor:
 
     def _decorators(self, node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef,
                     ) -> tuple[str, ...]:
-        return tuple(self._segment(d) for d in node.decorator_list)
+        decorators = node.decorator_list
+        return tuple(map(self._segment, decorators)) if decorators else ()
 
     def _signature(self, args: ast.arguments, returns: ast.expr | None,
                    ) -> tuple[str, tuple[str, ...], bool, bool]:
@@ -356,13 +357,30 @@ class _Extractor:
         parts: list[str] = []
         names: list[str] = []
         hinted = total = 0
-        positional = [*args.posonlyargs, *args.args]
-        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-        for i, (arg, default) in enumerate(zip(positional, defaults, strict=True)):
-            names.append(arg.arg)
-            counted = not (i == 0 and arg.arg in ("self", "cls"))
-            hinted, total = self._param(parts, arg, default, "", counted, hinted, total)
-            if args.posonlyargs and i == len(args.posonlyargs) - 1:
+        segment = self._segment
+        posonly = args.posonlyargs
+        positional = posonly + args.args if posonly else args.args
+        defaults = args.defaults
+        first_default = len(positional) - len(defaults)
+        slash = len(posonly) - 1  # after the last positional-only parameter
+        # Written out rather than through `_param`: this runs for every function.
+        for i, arg in enumerate(positional):
+            name = arg.arg
+            names.append(name)
+            counted = i > 0 or name not in ("self", "cls")
+            annotation = arg.annotation
+            if annotation is None:
+                text = name
+                if i >= first_default:
+                    text += "=" + segment(defaults[i - first_default])
+            else:
+                text = f"{name}: {segment(annotation)}"
+                if i >= first_default:
+                    text += " = " + segment(defaults[i - first_default])
+                hinted += counted
+            parts.append(text)
+            total += counted
+            if i == slash:
                 parts.append("/")
         if args.vararg:
             names.append(args.vararg.arg)
@@ -402,7 +420,8 @@ class _Extractor:
         self._count_function(node.name, doc, annotated, full, is_async)
         walk = _BodyWalk(self, qual, cls, params)
         walk.run(node.body[1:] if doc is not None else node.body)
-        first = min((d.lineno for d in node.decorator_list), default=node.lineno)
+        # Decorators come in source order: the first starts the definition.
+        first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
         self.functions.append((
             qual, node.name, cls, is_async, node.lineno, node.end_lineno or node.lineno,
             node.col_offset, node.end_col_offset or 0, first, signature, params,
@@ -425,7 +444,7 @@ class _Extractor:
         conv["fully_annotated"] += full
         conv["async_defs"] += is_async
         if not (name.startswith("__") and name.endswith("__")):
-            conv["fn_" + _name_style(name)] += 1
+            conv[_FN_KEYS.get(name) or _style_key(_FN_KEYS, "fn_", name)] += 1
         if doc is None:
             conv["doc_missing"] += 1
         else:
@@ -453,18 +472,17 @@ class _Extractor:
         self.conv["quote_double" if quote == 34 else "quote_single"] += 1
 
 
-def _var_key(name: str) -> str:
-    """Return the convention counter of an assigned name (names repeat: remembered)."""
-    key = _VAR_KEYS.get(name)
-    if key is None:
-        if len(_VAR_KEYS) > _MAX_VAR_KEYS:
-            _VAR_KEYS.clear()
-        key = _VAR_KEYS[name] = "var_" + _name_style(name)
+def _style_key(keys: dict[str, str], prefix: str, name: str) -> str:
+    """Return the convention counter of a name, remembered in keys (names repeat)."""
+    if len(keys) > _MAX_STYLE_KEYS:
+        keys.clear()
+    key = keys[name] = prefix + _name_style(name)
     return key
 
 
 _VAR_KEYS: dict[str, str] = {}
-_MAX_VAR_KEYS = 100_000
+_FN_KEYS: dict[str, str] = {}
+_MAX_STYLE_KEYS = 100_000
 
 
 def _name_style(name: str) -> str:
@@ -530,7 +548,7 @@ class _BodyWalk:
             t = type(node)
             if t is Name:
                 if type(node.ctx) is _STORE:
-                    conv[var_keys.get(node.id) or _var_key(node.id)] += 1
+                    conv[var_keys.get(node.id) or _style_key(var_keys, "var_", node.id)] += 1
                 continue
             if t is Constant:
                 if type(node.value) is str and owner.quote_samples < _MAX_QUOTE_SAMPLES:
