@@ -73,6 +73,19 @@ def _load() -> str:
     return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
+def _host_speed() -> float:
+    """Return the CPU seconds of a fixed pure-Python loop (about 0.45 s here on a quiet host).
+
+    A shared host's cores slow down and speed up by a quarter from minute to minute; this says
+    how fast they were around a round, so figures of different runs can be compared.
+    """
+    started = time.process_time()
+    total = 0
+    for n in range(10_000_000):
+        total += n
+    return time.process_time() - started
+
+
 def _analyse(tree: Path, cache: Path) -> tuple[float, float, float, CodebaseIndex]:
     """Time a full analysis: the index plus the hot-spot ranking (fan-in, tests reached).
 
@@ -177,10 +190,11 @@ def _round(tree: Path, cache: Path, round_: int) -> tuple[float, float]:
     Return the cold lines per second and the time after 10 files changed.
     """
     _age(tree)
+    print(f"[round {round_}] host speed: the reference loop took {_host_speed():.2f} s")
     load = _load()
     cold, own, workers, index = _analyse(tree, cache)
     stats = index.stats
-    print(f"[round {round_}] files {stats.files}, lines {stats.lines}, functions "
+    print(f"  files {stats.files}, lines {stats.lines}, functions "
           f"{len(index.functions)}, skipped {len(index.problems)}")
     # On two idle cores the workers' share runs in parallel and the rest after it.
     idle = workers / 2 + own
