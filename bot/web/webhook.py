@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from typing import Any
 
 import orjson
 from aiohttp import web
 from gidgethub import sansio
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.clock import utcnow
 from bot.github.intake import build_delivery
@@ -55,8 +57,16 @@ async def webhook(request: web.Request) -> web.Response:
     outcome = ("pong" if event_name == "ping"
                else "queued" if is_handled(request.app[ROUTER], event) else "ignored")
     # Recorded with its job before the answer: 202 means the delivery is in the database.
-    recorded = await request.app[RECORDER].record(build_delivery(
-        event_name, delivery_id, data, text, outcome=outcome, now=utcnow()))
+    try:
+        recorded = await request.app[RECORDER].record(build_delivery(
+            event_name, delivery_id, data, text, outcome=outcome, now=utcnow()))
+    except (sqlite3.Error, SQLAlchemyError, OSError) as exc:
+        # Nothing was kept: GitHub lists the delivery as failed, to be redelivered.
+        log.error("delivery %s not recorded: %s: %s", delivery_id, exc.__class__.__name__, exc,
+                  extra={"delivery_id": delivery_id})
+        process_metrics().count_webhook(event_name[:100], "not_recorded")
+        return _answer(503, "the database cannot record deliveries now; redeliver this one "
+                       "later", delivery=delivery_id)
     process_metrics().count_webhook(event_name[:100], outcome if recorded else "duplicate")
     if not recorded:
         return _answer(200, "already received", delivery=delivery_id)

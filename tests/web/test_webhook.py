@@ -185,6 +185,17 @@ async def test_non_utf8_body_is_400(running_app: RunningApp) -> None:
     assert response.status == 400
 
 
+async def test_a_database_that_cannot_record_gets_503_and_keeps_nothing(
+        running_app: RunningApp) -> None:
+    """When the delivery cannot be written, GitHub is told to try again and no job is left."""
+    async with running_app.engine.begin() as connection:
+        await connection.exec_driver_sql("DROP TABLE webhook_deliveries")
+    response = await running_app.deliver("push", "lost-1", load_webhook("push.0"))
+    assert response.status == 503
+    assert "redeliver" in (await response.json())["message"]
+    assert await _count(running_app, Job) == 0
+
+
 async def test_missing_delivery_id_is_400(running_app: RunningApp) -> None:
     """A signed delivery without X-GitHub-Delivery gets 400."""
     body = b"{}"
