@@ -133,4 +133,7 @@ def _id(value: Any) -> int | None:
 
 
 def _text(value: Any) -> str | None:
-    return value[:100] if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    # JSON may escape a lone surrogate ("\ud800"), which no database can store as text.
+    return value[:100].encode("utf-8", "replace").decode("utf-8")

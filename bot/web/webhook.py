@@ -46,6 +46,9 @@ async def webhook(request: web.Request) -> web.Response:
     delivery_id = request.headers.get("X-GitHub-Delivery", "")
     if not event_name or not delivery_id or len(delivery_id) > 100:
         return _answer(400, "X-GitHub-Event and X-GitHub-Delivery are required")
+    # Headers are not signed: GitHub's are short printable ASCII (an event name, a GUID).
+    if not (_is_token(event_name) and _is_token(delivery_id)) or len(event_name) > 100:
+        return _answer(400, "X-GitHub-Event and X-GitHub-Delivery must be printable ASCII")
     try:
         text = body.decode("utf-8")
         data = _parse_json(body, text)
@@ -73,6 +76,10 @@ async def webhook(request: web.Request) -> web.Response:
     if outcome == "pong":
         return _answer(200, "pong", delivery=delivery_id)
     return _answer(202, outcome, delivery=delivery_id)
+
+
+def _is_token(value: str) -> bool:
+    return value.isascii() and value.isprintable()
 
 
 def _parse_json(body: bytes, text: str) -> Any:

@@ -196,6 +196,33 @@ async def test_a_database_that_cannot_record_gets_503_and_keeps_nothing(
     assert await _count(running_app, Job) == 0
 
 
+@pytest.mark.parametrize(("event", "delivery"), [
+    ("push\u00e9", "d1"), ("push", "d\udcff"), ("push", "d\t1"), ("p" * 101, "d1")])
+async def test_headers_that_are_not_githubs_are_400(running_app: RunningApp, event: str,
+                                                    delivery: str) -> None:
+    """A signed body with an event or delivery header GitHub never sends gets 400, nothing kept."""
+    body = b'{"zen": "x"}'
+    headers = signed_headers("ping", "x", body)
+    headers["X-GitHub-Event"], headers["X-GitHub-Delivery"] = event, delivery
+    response = await running_app.client.post(
+        "/webhook", data=body,
+        headers={k: v.encode("utf-8", "surrogateescape").decode("latin-1")
+                 for k, v in headers.items()})
+    assert response.status == 400
+    assert await _count(running_app, WebhookDelivery) == 0
+
+
+async def test_an_escaped_lone_surrogate_in_the_action_is_recorded(
+        running_app: RunningApp) -> None:
+    """JSON allows "\\ud800"; the delivery is still recorded (the text made storable)."""
+    data = load_webhook("push.0")
+    data["action"] = "\ud800odd"
+    response = await running_app.deliver("push", "surrogate", data)
+    assert response.status == 202
+    assert await _count(running_app, WebhookDelivery,
+                        WebhookDelivery.delivery_id == "surrogate") == 1
+
+
 async def test_missing_delivery_id_is_400(running_app: RunningApp) -> None:
     """A signed delivery without X-GitHub-Delivery gets 400."""
     body = b"{}"
