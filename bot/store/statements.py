@@ -184,8 +184,11 @@ class Checkpointer:
             while True:
                 self._wanted.wait()
                 self._wanted.clear()
+                # Read before the checkpoint: a stop asked for during it gets one more, which
+                # covers every commit made before the stop.
+                stopping = self._stopping.is_set()
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                if self._stopping.is_set():
+                if stopping:
                     return
         finally:
             connection.close()
