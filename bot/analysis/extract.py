@@ -51,11 +51,11 @@ _STORE = ast.Store
 _DEF_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 _MAX_QUOTE_SAMPLES = 400
 _LONG_LINE = 72
+_ASYNC_PREFIXES = ("asyncio.", "trio.", "anyio.")
 _THREAD_PREFIXES = ("threading.", "_thread.", "concurrent.futures.thread", "queue.Queue")
 _THREAD_POOL = ("concurrent.futures.ThreadPoolExecutor",)
 # One test for the rare candidates that may be either (most are neither).
-_CONCURRENCY_PREFIXES = ("asyncio.", "trio.", "anyio.", "threading.", "_thread.", "concurrent.",
-                         "queue.")
+_CONCURRENCY_PREFIXES = (*_ASYNC_PREFIXES, *_THREAD_PREFIXES, *_THREAD_POOL)
 
 
 def _child_fields() -> dict[type, tuple[str, ...]]:
@@ -694,7 +694,7 @@ class _BodyWalk:
                 else:
                     candidate = "." + parts[-1]
         if candidate.startswith(_CONCURRENCY_PREFIXES):
-            if candidate.startswith(("asyncio.", "trio.", "anyio.")):
+            if candidate.startswith(_ASYNC_PREFIXES):
                 owner.conv["asyncio_uses"] += 1
             elif candidate.startswith(_THREAD_PREFIXES) or candidate in _THREAD_POOL:
                 owner.conv["thread_uses"] += 1

@@ -135,14 +135,13 @@ class Resolver:
     @property
     def table(self) -> Table:
         """Return the table, built on first use (a run that asks nothing new never needs it)."""
+        return self.build_table()
+
+    def build_table(self) -> Table:
+        """Return the table, building it now if need be (before a fork: one for both)."""
         if self._table is None:
             self._table = self._table_factory()
         return self._table
-
-    def build_table(self) -> None:
-        """Build the table now (before a fork, so that parent and child share one)."""
-        if self._table is None:
-            self._table = self._table_factory()
 
     def resolve(self, candidate: str) -> str | None:
         """Resolve a file-local call candidate ("pkg.mod.f", ".method") to a project function."""
