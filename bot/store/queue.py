@@ -90,8 +90,8 @@ class JobQueue:
         self._raw: RawStatements | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._checkpointer: Checkpointer | None = None
-        self._write_at_once: SqliteStatements | None = None
-        self._write_waiting: SqliteStatements | None = None
+        # SQLite hot-path writers: one that never waits (the loop's), one that does (a thread's).
+        self._writers: tuple[SqliteStatements, SqliteStatements] | None = None
         self._write_lock = asyncio.Lock()
         if is_sqlite(url):
             self._sqlite = create_sync_sqlite_engine(url)
@@ -100,8 +100,8 @@ class JobQueue:
             path = engine.url.database
             if path and path != ":memory:":
                 self._checkpointer = Checkpointer(path)
-                self._write_at_once = SqliteStatements(path, self._checkpointer, wait=False)
-                self._write_waiting = SqliteStatements(path, self._checkpointer)
+                self._writers = (SqliteStatements(path, self._checkpointer, wait=False),
+                                 SqliteStatements(path, self._checkpointer))
         else:
             self._raw = RawStatements(engine)
         self._insert = self._build_insert()
@@ -122,11 +122,11 @@ class JobQueue:
         if self._raw is not None:
             await self._raw.close()
         if self._thread is not None:
-            if self._write_at_once is not None and self._write_waiting is not None:
+            if self._writers is not None:
+                at_once, waiting = self._writers
                 async with self._write_lock:
-                    self._write_at_once.close()
-                    await asyncio.get_running_loop().run_in_executor(
-                        self._thread, self._write_waiting.close)
+                    at_once.close()
+                    await asyncio.get_running_loop().run_in_executor(self._thread, waiting.close)
             if self._checkpointer is not None:
                 await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.stop)
             for engine in (self._sqlite, self._sqlite_single):
@@ -156,13 +156,14 @@ class JobQueue:
         holds the lock, it waits for it in the queue's thread instead. Elsewhere it is an
         ordinary `transaction`.
         """
-        if self._write_at_once is not None and self._write_waiting is not None:
+        if self._writers is not None:
+            at_once, waiting = self._writers
             async with self._write_lock:
                 try:
-                    return self._write_at_once.transaction(work)
+                    return at_once.transaction(work)
                 except SqliteBusyError:
                     return await asyncio.get_running_loop().run_in_executor(
-                        self._thread, self._write_waiting.transaction, work)
+                        self._thread, waiting.transaction, work)
         return await self.transaction(lambda connection: work(ConnectionStatements(connection)))
 
     def _run_sqlite(self, work: Callable[[Connection], T]) -> T:
