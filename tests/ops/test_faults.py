@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from fakes.github import INSTALLATION_ID
 from selfmod_procs import Processes, post_delivery, wait_healthy, wait_logged
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine.demo import push_sample
 from bot.fakehub.server import FakeHub
@@ -56,6 +58,14 @@ async def _wait(what: str, probe: Any, seconds: float) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def _session_running(engine: AsyncEngine) -> Any:
+    """Return the analysis job once it runs and its session row exists, else None."""
+    job = await _job(engine, ANALYZE)
+    async with engine.connect() as connection:
+        started = (await connection.execute(select(ModificationSession))).first()
+    return job if job is not None and job.status == "running" and started else None
+
+
 async def test_worker_killed_mid_session_is_taken_over(
         processes: Processes, fakehub: FakeHub, postgres_url: str, tmp_path: Path) -> None:
     """SIGKILL of the worker running an analysis: another takes it over; one PR in the end."""
@@ -69,13 +79,7 @@ async def test_worker_killed_mid_session_is_taken_over(
     await _push_and_deliver(fakehub, repo, tmp_path / "work", web)
     engine = create_engine(postgres_url)
     try:
-        async def session_running() -> Any:
-            job = await _job(engine, ANALYZE)
-            async with engine.connect() as connection:
-                started = (await connection.execute(select(ModificationSession))).first()
-            return job if job is not None and job.status == "running" and started else None
-
-        job = await _wait("a running session", session_running, 300)
+        job = await _wait("a running session", functools.partial(_session_running, engine), 300)
         victim = next(w for w in workers if w.name == job.lease_owner)
         survivor = next(w for w in workers if w is not victim)
         os.killpg(victim.popen.pid, signal.SIGKILL)
@@ -113,13 +117,7 @@ async def test_docker_engine_down_for_30_seconds(
     engine = create_engine(postgres_url)
     probes: list[int | None] = []
     try:
-        async def session_running() -> Any:
-            job = await _job(engine, ANALYZE)
-            async with engine.connect() as connection:
-                started = (await connection.execute(select(ModificationSession))).first()
-            return job if job is not None and job.status == "running" and started else None
-
-        await _wait("a running session", session_running, 300)
+        await _wait("a running session", functools.partial(_session_running, engine), 300)
         await asyncio.sleep(3)  # into the sandbox work
         command = _stop_dockerd()
         probe = asyncio.ensure_future(_probe(web.url + "/healthz", probes, seconds=30))
