@@ -128,7 +128,7 @@ class BenchPlan:
 class MeasureSettings:
     """How long and how tightly to measure."""
 
-    min_pairs: int = 5
+    min_pairs: int = 6
     max_pairs: int = 30
     budget_seconds: float = 20.0
     half_width: float = 0.03

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
 import pytest
 
 from bot.perf.stats import (
+    LOOKS,
     bootstrap_mean_interval,
     compare_pairs,
     decide_stop,
     is_tight,
     log_ratios,
-    mann_whitney_p,
+    signed_rank_p,
+    student_t_quantile,
 )
 
 
@@ -43,28 +46,60 @@ def _measure_sequentially(factor: float, seed: int, noise: float, threshold: flo
     return pairs, None
 
 
-class TestMannWhitney:
-    def test_separated_samples_give_a_small_exact_p(self) -> None:
-        """Five values all below five others give the exact two-sided p of 2/252."""
-        assert mann_whitney_p([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == pytest.approx(2 / 252)
+class TestSignedRank:
+    def test_five_pairs_can_never_be_significant(self) -> None:
+        """Five differences all of one sign give the smallest exact p for five: 2/32."""
+        assert signed_rank_p([1, 2, 3, 4, 5]) == pytest.approx(2 / 32)
 
-    def test_interleaved_samples_give_p_one(self) -> None:
-        """Perfectly interleaved samples show no difference."""
-        assert mann_whitney_p([1, 4, 5, 8], [2, 3, 6, 7]) == pytest.approx(1.0)
+    def test_six_pairs_of_one_sign_are_significant(self) -> None:
+        """Six differences of one sign give p = 2/64, under 0.05."""
+        assert signed_rank_p([-0.1, -0.2, -0.3, -0.4, -0.5, -0.6]) == pytest.approx(2 / 64)
 
-    def test_ties_use_the_normal_approximation(self) -> None:
-        """Tied values still give a p-value in (0, 1]."""
-        p = mann_whitney_p([1, 1, 2, 2, 3], [1, 2, 3, 3, 3])
-        assert 0 < p <= 1
+    @pytest.mark.parametrize("differences", [[0.1, -0.2, 0.35, 0.4, 0.5, -0.06, 0.7],
+                                             [-1.0, 2.0, -3.0, 4.0, 5.0, 6.0, -7.0, 8.0]])
+    def test_exact_p_matches_counting_every_sign_pattern(self,
+                                                         differences: list[float]) -> None:
+        """The exact p equals the share of all 2^n sign flips at least as extreme."""
+        n = len(differences)
+        ranks = {abs(d): r for r, d in enumerate(sorted(differences, key=abs), start=1)}
+        observed = sum(ranks[abs(d)] for d in differences if d > 0)
+        mean = n * (n + 1) / 4
+        extreme = sum(
+            abs(sum(r for r, sign in zip(range(1, n + 1), signs) if sign) - mean)
+            >= abs(observed - mean) for signs in itertools.product((0, 1), repeat=n))
+        assert signed_rank_p(differences) == pytest.approx(extreme / 2 ** n)
 
-    def test_large_separated_samples_are_significant(self) -> None:
-        """Thirty values each side, fully separated, give a tiny p."""
-        assert mann_whitney_p(list(range(30)), list(range(100, 130))) < 1e-6
+    def test_balanced_signs_give_a_large_p(self) -> None:
+        """Differences alternating in sign show no shift."""
+        assert signed_rank_p([1, -2, 3, -4, 5, -6]) > 0.5
 
-    def test_empty_sample_is_an_error(self) -> None:
-        """An empty sample raises a clear error."""
-        with pytest.raises(ValueError, match="at least one"):
-            mann_whitney_p([], [1.0])
+    def test_ties_and_zeros_use_the_normal_approximation(self) -> None:
+        """Tied magnitudes still give a p in (0, 1]; zeros are dropped, all zeros give 1."""
+        assert 0 < signed_rank_p([0.1, 0.1, -0.1, 0.2, 0.2, 0.0]) <= 1
+        assert signed_rank_p([0.0, 0.0]) == 1.0
+
+    def test_many_shifted_pairs_are_significant(self) -> None:
+        """Forty differences, all positive, give a tiny p from the normal approximation."""
+        assert signed_rank_p([0.01 * (i + 1) for i in range(40)]) < 1e-6
+
+
+class TestStudentT:
+    @pytest.mark.parametrize(("df", "expected"), [(1, 12.706), (2, 4.303), (5, 2.571),
+                                                  (9, 2.262), (29, 2.045), (120, 1.980)])
+    def test_quantiles_match_the_printed_table(self, df: int, expected: float) -> None:
+        """The 97.5% quantile agrees with the usual table to three decimals."""
+        assert student_t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
+
+    def test_quantiles_are_symmetric(self) -> None:
+        """The lower quantile is the upper one negated."""
+        assert student_t_quantile(0.025, 4) == pytest.approx(-student_t_quantile(0.975, 4))
+
+    def test_bad_arguments_are_errors(self) -> None:
+        """No degrees of freedom, or a probability outside (0, 1), is refused."""
+        with pytest.raises(ValueError, match="degree"):
+            student_t_quantile(0.9, 0)
+        with pytest.raises(ValueError, match="probability"):
+            student_t_quantile(1.0, 3)
 
 
 class TestBootstrap:
@@ -156,27 +191,30 @@ class TestDecideStop:
         """Between looks the rule never stops, however clear the pairs are."""
         clear = _noisy_pairs(0.5, 7, seed=6, noise=0.01)
         assert decide_stop(clear, threshold=0.2) is None
-        assert decide_stop(clear[:5], threshold=0.2) == "success"
+        assert decide_stop(clear[:5], threshold=0.2) is None
+        assert decide_stop(clear[:6], threshold=0.2) == "success"
 
     def test_a_halved_time_succeeds_at_the_first_look(self) -> None:
-        """A candidate twice as fast clears a 20% threshold after five pairs."""
+        """A candidate twice as fast clears a 20% threshold after six pairs."""
         pairs, why = _measure_sequentially(0.5, seed=7, noise=0.02, threshold=0.2)
-        assert (len(pairs), why) == (5, "success")
+        assert (len(pairs), why) == (6, "success")
 
     def test_identical_code_is_futile_at_the_first_look(self) -> None:
-        """Identical code with little noise stops after five pairs: 20% is out of reach."""
+        """Identical code with little noise stops after six pairs: 20% is out of reach."""
         pairs, why = _measure_sequentially(1.0, seed=8, noise=0.01, threshold=0.2)
-        assert (len(pairs), why) == (5, "futility")
+        assert (len(pairs), why) == (6, "futility")
 
     def test_a_gain_near_the_threshold_keeps_measuring(self) -> None:
         """A noisy 20% gain whose interval straddles the threshold is not stopped."""
-        pairs = _noisy_pairs(0.8, 5, seed=9, noise=0.1)
+        pairs = _noisy_pairs(0.8, 6, seed=9, noise=0.1)
+        assert len(pairs) in LOOKS
         assert compare_pairs(pairs).low < 0.2 <= compare_pairs(pairs).high
         assert decide_stop(pairs, threshold=0.2) is None
 
     def test_an_unproven_slowdown_keeps_measuring(self) -> None:
         """A noisy slowdown not yet significant goes on until the regression is settled."""
-        pairs = [(1.0, 1.2), (1.0, 0.95), (1.2, 1.3), (0.9, 1.0), (1.1, 1.0)]
+        pairs = [(1.0, 1.2), (1.0, 0.95), (1.2, 1.3), (0.9, 1.0), (1.1, 1.0), (1.0, 1.05)]
+        assert len(pairs) in LOOKS
         assert compare_pairs(pairs).improvement < -0.02
         assert not compare_pairs(pairs).significant_regression
         assert decide_stop(pairs, threshold=0.2) is None
@@ -184,12 +222,12 @@ class TestDecideStop:
     def test_a_quarter_slower_stops_as_a_proven_regression(self) -> None:
         """A 25% slowdown stops once the regression is significant, without a threshold."""
         pairs, why = _measure_sequentially(1.25, seed=10, noise=0.05, threshold=None)
-        assert why == "futility" and len(pairs) in (5, 10, 20)
+        assert why == "futility" and len(pairs) in (6, 10, 20)
         assert compare_pairs(pairs).significant_regression
 
     def test_without_a_threshold_nothing_succeeds(self) -> None:
         """A change measured only for regressions never stops on success."""
-        assert decide_stop(_noisy_pairs(0.5, 5, seed=11, noise=0.01), threshold=None) == (
+        assert decide_stop(_noisy_pairs(0.5, 6, seed=11, noise=0.01), threshold=None) == (
             "futility")
 
 
