@@ -162,7 +162,7 @@ def signed_rank_p(differences: Sequence[float]) -> float:
     if n == 0:
         return 1.0
     ranks = _ranks([abs(d) for d in nonzero])
-    positive = sum(r for r, d in zip(ranks, nonzero) if d > 0)
+    positive = sum(r for r, d in zip(ranks, nonzero, strict=True) if d > 0)
     if n <= _EXACT_LIMIT and len(set(ranks)) == n:
         return _exact_signed_rank_p(positive, n)
     total = n * (n + 1) / 2
@@ -199,7 +199,7 @@ def _exact_signed_rank_p(positive: float, n: int) -> float:
     mean = n * (n + 1) / 4
     distance = abs(positive - mean)
     extreme = sum(c for w, c in enumerate(counts) if abs(w - mean) >= distance - 1e-9)
-    return min(1.0, extreme / 2 ** n)
+    return min(1.0, extreme / (1 << n))
 
 
 def _tie_sizes(values: list[float]) -> list[int]:

@@ -32,7 +32,7 @@ def driver(tmp_path: Path) -> Iterator[ModuleType]:
 def test_each_block_of_two_pairs_runs_both_orders(driver: ModuleType) -> None:
     """Pairs come in blocks A B + B A or B A + A B, so each side runs first equally often."""
     orders = list(itertools.islice(driver.run_orders("a", "b", random.Random(1)), 400))
-    for first, second in zip(orders[::2], orders[1::2]):
+    for first, second in zip(orders[::2], orders[1::2], strict=True):
         assert second == first[::-1]
     assert sum(order == ("a", "b") for order in orders) == 200
 

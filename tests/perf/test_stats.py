@@ -65,7 +65,7 @@ class TestSignedRank:
         observed = sum(ranks[abs(d)] for d in differences if d > 0)
         mean = n * (n + 1) / 4
         extreme = sum(
-            abs(sum(r for r, sign in zip(range(1, n + 1), signs) if sign) - mean)
+            abs(sum(r for r, sign in zip(range(1, n + 1), signs, strict=True) if sign) - mean)
             >= abs(observed - mean) for signs in itertools.product((0, 1), repeat=n))
         assert signed_rank_p(differences) == pytest.approx(extreme / 2 ** n)
 
