@@ -13,6 +13,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from bot.generate.conventions import Style
 from bot.generate.rules.facts import FunctionFacts, ModuleFacts, function_facts, module_facts
+from bot.generate.rules.triggers import census
 from bot.generate.suggestion import ModificationType
 
 MODULE_SCOPE = "<module>"
@@ -84,6 +85,9 @@ class RuleTransformer(cst.CSTTransformer):
 
     METADATA_DEPENDENCIES = (PositionProvider,)
     info: ClassVar[RuleInfo]
+    # The census triggers (bot.generate.rules.triggers) of which a module must hold one for
+    # this rule to have anything to rewrite there; None: always walk the module.
+    triggers: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, parsed: ParsedModule, style: Style, only: frozenset[str] | None,
                  loops_only: bool = False) -> None:
@@ -328,6 +332,7 @@ class ParsedModule:
     names: frozenset[str]
     import_block_names: frozenset[str]
     defs: dict[int, ast.FunctionDef | ast.AsyncFunctionDef]
+    census: frozenset[str]
     _function_facts: dict[int, FunctionFacts] = field(default_factory=dict)
 
     def function_facts(self, line: int) -> FunctionFacts | None:
@@ -359,7 +364,8 @@ def parse_source(source: str) -> ParsedModule:
             # The name stands on the `def` line; two defs never share one.
             defs[node.lineno] = node
     return ParsedModule(source, MetadataWrapper(module, unsafe_skip_copy=True),
-                        module_facts(tree), names, _import_block_names(module.body), defs)
+                        module_facts(tree), names, _import_block_names(module.body), defs,
+                        census(tree))
 
 
 def apply_rule(rule: type[RuleTransformer], source: str | ParsedModule, style: Style,
@@ -370,6 +376,8 @@ def apply_rule(rule: type[RuleTransformer], source: str | ParsedModule, style: S
     bodies of functions without a loop, where a performance rule has nothing worth proving.
     """
     parsed = parse_source(source) if isinstance(source, str) else source
+    if rule.triggers is not None and rule.triggers.isdisjoint(parsed.census):
+        return RuleResult(parsed.source, (), ())  # nothing here the rule could rewrite
     transformer = rule(parsed, style, only, loops_only)
     result = parsed.wrapper.visit(transformer)
     if not transformer.sites:

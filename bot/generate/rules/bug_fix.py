@@ -9,6 +9,13 @@ import libcst as cst
 
 from bot.generate.rules.base import RuleInfo, RuleTransformer
 from bot.generate.rules.facts import FunctionFacts
+from bot.generate.rules.triggers import (
+    BARE_EXCEPT,
+    EQ_NONE,
+    IS_COMPARE,
+    MUTABLE_DEFAULT,
+    SHRINKING_LOOP,
+)
 from bot.generate.suggestion import ModificationType
 
 FIX = ModificationType.BUG_FIX
@@ -39,6 +46,7 @@ class MutableDefault(RuleTransformer):
         "each call that omits the argument gets a fresh container, as the caller expects; "
         "behaviour changes only for callers that relied on state leaking between calls",
     )
+    triggers = frozenset({MUTABLE_DEFAULT})
 
     def rewrite_function(self, original: cst.FunctionDef,
                          updated: cst.FunctionDef) -> cst.FunctionDef:
@@ -154,6 +162,7 @@ class IsLiteral(RuleTransformer):
          "what the code means. Behaviour changes only where identity and equality differ"),
         "the comparison no longer depends on CPython's caching of small ints and strings",
     )
+    triggers = frozenset({IS_COMPARE})
 
     def leave_Comparison(self, original_node: cst.Comparison,
                          updated_node: cst.Comparison) -> cst.BaseExpression:
@@ -203,6 +212,7 @@ class BareExcept(RuleTransformer):
         "Ctrl-C, sys.exit() and generator shutdown propagate again; ordinary errors are "
         "handled as before",
     )
+    triggers = frozenset({BARE_EXCEPT})
 
     def leave_ExceptHandler(self, original_node: cst.ExceptHandler,
                             updated_node: cst.ExceptHandler) -> cst.ExceptHandler:
@@ -247,6 +257,7 @@ class EqNone(RuleTransformer):
          "identity test; that is the standard fix (PEP 8), classified as bug_fix for it"),
         "the test no longer calls a user __eq__ and is always a plain bool",
     )
+    triggers = frozenset({EQ_NONE})
 
     def leave_Comparison(self, original_node: cst.Comparison,
                          updated_node: cst.Comparison) -> cst.BaseExpression:
@@ -275,6 +286,7 @@ class MutateWhileIterating(RuleTransformer):
         "a dict or set no longer raises RuntimeError; a list no longer skips the element after "
         "each removal. Each element present at the start is visited once",
     )
+    triggers = frozenset({SHRINKING_LOOP})
 
     def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
         name = _iterated_name(updated_node.iter)

@@ -15,6 +15,16 @@ from bot.generate.rules.facts import (
     is_known_str,
     names_in,
 )
+from bot.generate.rules.triggers import (
+    ADD_ASSIGN,
+    APPEND_LOOP,
+    IN_LITERAL,
+    LIST_COMP,
+    LIST_OF_SORTED,
+    POP_FRONT,
+    RE_CALL,
+    SORTED_SUBSCRIPT,
+)
 from bot.generate.suggestion import ModificationType
 
 PERF = ModificationType.PERFORMANCE
@@ -33,6 +43,7 @@ class MembershipSet(RuleTransformer):
         "a constant-time hash look-up instead of a linear scan (CPython folds the set literal "
         "into a frozenset constant)",
     )
+    triggers = frozenset({IN_LITERAL})
 
     def leave_Comparison(self, original_node: cst.Comparison,
                          updated_node: cst.Comparison) -> cst.BaseExpression:
@@ -99,6 +110,7 @@ class RegexHoist(RuleTransformer):
         "the pattern is compiled once at import instead of looked up in re's cache on every "
         "iteration",
     )
+    triggers = frozenset({RE_CALL})
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         func = updated_node.func
@@ -162,6 +174,7 @@ class StringJoin(RuleTransformer):
          "certainly a str and does not mention `s`"),
         "linear instead of quadratic time in the number of pieces",
     )
+    triggers = frozenset({ADD_ASSIGN})
 
     def leave_IndentedBlock(self, original_node: cst.IndentedBlock,
                             updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
@@ -274,6 +287,7 @@ class SortedMin(RuleTransformer):
          "we accept that documented difference only where the function itself catches nothing"),
         "linear time and no list allocation instead of an O(n log n) sort",
     )
+    triggers = frozenset({SORTED_SUBSCRIPT})
 
     def leave_Subscript(self, original_node: cst.Subscript,
                         updated_node: cst.Subscript) -> cst.BaseExpression:
@@ -343,6 +357,7 @@ class DequeQueue(RuleTransformer):
          "or the name `deque` is free for a new `from collections import deque`"),
         "O(1) instead of O(n) removal from the front",
     )
+    triggers = frozenset({POP_FRONT})
 
     def rewrite_function(self, original: cst.FunctionDef,
                          updated: cst.FunctionDef) -> cst.FunctionDef:
@@ -468,6 +483,7 @@ class AppendComprehension(RuleTransformer):
          "`e` and `c` contain no yield, await, lambda or walrus"),
         "the comprehension runs in a specialised loop without a method look-up per item",
     )
+    triggers = frozenset({APPEND_LOOP})
 
     def leave_IndentedBlock(self, original_node: cst.IndentedBlock,
                             updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
@@ -583,6 +599,7 @@ class RedundantCopy(RuleTransformer):
          "variable (a plain name), not async; `list` is the builtin"),
         "one list built instead of two, or a C loop instead of a comprehension",
     )
+    triggers = frozenset({LIST_OF_SORTED, LIST_COMP})
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         func, args = updated_node.func, updated_node.args

@@ -9,6 +9,7 @@ import libcst as cst
 
 from bot.generate.rules.base import RuleInfo, RuleTransformer
 from bot.generate.rules.facts import binds_names
+from bot.generate.rules.triggers import AFTER_EXIT, ELIF, ELSE_AFTER_EXIT
 from bot.generate.suggestion import ModificationType
 
 REFACTOR = ModificationType.REFACTOR
@@ -38,6 +39,7 @@ class Unreachable(RuleTransformer):
          "plain function)"),
         "less code to read; no behaviour changes because the code never ran",
     )
+    triggers = frozenset({AFTER_EXIT})
 
     def leave_IndentedBlock(self, original_node: cst.IndentedBlock,
                             updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
@@ -69,6 +71,7 @@ class RedundantElse(RuleTransformer):
          "the `if` is a statement of an indented block (a function, loop or branch body)"),
         "one indentation level less; identical control flow",
     )
+    triggers = frozenset({ELSE_AFTER_EXIT})
 
     def leave_IndentedBlock(self, original_node: cst.IndentedBlock,
                             updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
@@ -103,6 +106,7 @@ class DuplicateBranches(RuleTransformer):
          "exactly once each, and run X in the same cases"),
         "the shared body is written once",
     )
+    triggers = frozenset({ELIF})
 
     def leave_If(self, original_node: cst.If, updated_node: cst.If) -> cst.If:
         orelse = updated_node.orelse

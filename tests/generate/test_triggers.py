@@ -1,0 +1,90 @@
+"""The census triggers: a rule is skipped only where it could not have rewritten anything."""
+
+from __future__ import annotations
+
+import ast
+import sysconfig
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from bot.generate.conventions import Style
+from bot.generate.rules import CATALOGUE
+from bot.generate.rules.base import ParsedModule, apply_rule, parse_source
+from bot.generate.rules.triggers import census
+
+FIXTURES = Path(__file__).parent / "fixtures"
+_STDLIB = Path(sysconfig.get_paths()["stdlib"])
+# A spread of real modules: many loops, comparisons, handlers and branches of every kind.
+STDLIB_SAMPLE = ("argparse.py", "configparser.py", "difflib.py", "email/_header_value_parser.py",
+                 "ftplib.py", "inspect.py", "pickletools.py", "pydoc.py", "smtplib.py",
+                 "tarfile.py", "textwrap.py", "typing.py", "zipfile.py", "tokenize.py",
+                 "http/cookiejar.py", "logging/__init__.py", "json/decoder.py", "shlex.py")
+
+
+def _corpus() -> list[tuple[str, str]]:
+    found = [(str(p.relative_to(FIXTURES)), p.read_text(encoding="utf-8"))
+             for p in sorted(FIXTURES.rglob("*.py"))]
+    found += [(name, (_STDLIB / name).read_text(encoding="utf-8")) for name in STDLIB_SAMPLE
+              if (_STDLIB / name).is_file()]
+    return found
+
+
+def _fires_without_triggers(rule: type, parsed: ParsedModule) -> bool:
+    transformer = rule(parsed, Style(), None, False)
+    parsed.wrapper.visit(transformer)
+    return bool(transformer.sites)
+
+
+@pytest.mark.slow
+def test_every_rewrite_happens_where_the_census_has_a_trigger() -> None:
+    """Over the rule fixtures and real modules, each rule fires only where its trigger is."""
+    fired: dict[str, int] = {rule.info.rule_id: 0 for rule in CATALOGUE}
+    missed = []
+    for name, source in _corpus():
+        try:
+            parsed = parse_source(source)
+        except (cst.ParserSyntaxError, SyntaxError):
+            continue
+        for rule in CATALOGUE:
+            if _fires_without_triggers(rule, parsed):
+                fired[rule.info.rule_id] += 1
+                if rule.triggers is not None and rule.triggers.isdisjoint(parsed.census):
+                    missed.append((rule.info.rule_id, name))
+    assert missed == []
+    assert all(fired.values()), fired  # each rule was seen firing: the check is not vacuous
+
+
+def test_a_module_without_the_trigger_skips_the_rule() -> None:
+    """No bare except, no walk: the result says nothing fired and the source is unchanged."""
+    source = "def f():\n    try:\n        g()\n    except ValueError:\n        pass\n"
+    rule = next(r for r in CATALOGUE if r.info.rule_id == "bare-except")
+    parsed = parse_source(source)
+    assert not parsed.census & rule.triggers
+    result = apply_rule(rule, parsed, Style())
+    assert result.source == source and result.sites == ()
+
+
+@pytest.mark.parametrize(("source", "trigger"), [
+    ("x in [1, 2]", "in-literal"), ("re.match('a', s)", "re-call"), ("s += 'a'", "add-assign"),
+    ("sorted(xs)[0]", "sorted-subscript"), ("q.pop(0)", "pop-front"),
+    ("for x in xs:\n    r.append(x)", "append-loop"), ("list(sorted(xs))", "list-of-sorted"),
+    ("[v for v in xs]", "list-comp"), ("def f(x={}): pass", "mutable-default"),
+    ("async def f(*, x=set()): pass", "mutable-default"), ("x is 'a'", "is-compare"),
+    ("None != x", "eq-none"), ("try: pass\nexcept: pass", "bare-except"),
+    ("async def f():\n    async for k in d.keys():\n        del d[k]", "shrinking-loop"),
+    ("for k in d:\n    d.pop(k)", "shrinking-loop"),
+    ("def f():\n    return 1\n    g()", "after-exit"),
+    ("for x in y:\n    try: pass\n    except E:\n        break\n        g()", "after-exit"),
+    ("if a:\n    return\nelse:\n    b()", "else-after-exit"),
+    ("if a:\n    b()\nelif c:\n    b()", "elif"),
+])
+def test_census_finds_each_trigger(source: str, trigger: str) -> None:
+    """Each shape a rule rewrites puts its trigger in the census."""
+    assert trigger in census(ast.parse(source))
+
+
+def test_census_of_plain_code_is_empty() -> None:
+    """Code with none of the shapes gives no trigger."""
+    assert census(ast.parse("def f(x=None):\n    return g(x) + 1\n")) == frozenset()
