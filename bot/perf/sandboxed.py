@@ -128,7 +128,7 @@ class BenchPlan:
 class MeasureSettings:
     """How long and how tightly to measure."""
 
-    min_pairs: int = 6
+    min_pairs: int = 8  # the fewest the signed-rank test can decide on (stats.ALPHA)
     max_pairs: int = 30
     budget_seconds: float = 20.0
     half_width: float = 0.03

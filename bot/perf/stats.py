@@ -10,15 +10,17 @@ time and -0.25 means it takes 25% more. Its 95% interval comes from an expanded 
 bootstrap over the pairs (resampling whole pairs keeps the pairing that interleaving bought;
 the expansion keeps the interval honest for few pairs). A result is significant only when the
 interval excludes zero *and* a two-sided Wilcoxon signed-rank test of the pairs' log ratios
-agrees (p < alpha): two views of the same noise must both see a difference, and the signed-rank
-test cannot reject on fewer than six pairs whatever they show. The interval must also clear a
+agrees (p < alpha): two views of the same noise must both see a difference. Alpha is 1%, not
+the usual 5%: a claim of "faster" is what gets a change merged, and at 5% (2.5% each way) one
+in eight runs of 20 comparisons of identical code shows two such claims by chance alone; at 1%
+the signed-rank test also cannot decide on fewer than eight pairs. The interval must also clear a
 noise floor of 2%: code layout, cache and allocator effects shift timings of identical code by a
 few percent systematically (Mytkowicz et al., "Producing wrong data without doing anything
 obviously wrong"), which no resampling of the same runs can see. Together these keep identical
 code from passing for faster.
 
 Stopping early. The measuring loop may stop as soon as the decision can no longer change, but it
-only asks at fixed looks (`LOOKS`: after 6, 10 and 20 pairs), never after every pair: peeking at
+only asks at fixed looks (`LOOKS`: after 8, 12 and 20 pairs), never after every pair: peeking at
 an interval after each new pair and stopping on the first favourable one inflates the false
 positive rate well past the nominal 5%. Success needs the interval's lower bound at or over the
 improvement threshold (and the rank test to agree); futility is an upper bound under it, as long
@@ -34,12 +36,13 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 CONFIDENCE = 0.95
-ALPHA = 0.05
+ALPHA = 0.01
 RESAMPLES = 2000
 NOISE_FLOOR = 0.02  # the smallest difference we ever call real
 # The only pair counts at which the interval may stop the measurement; even, so that each side
-# ran first equally often, and the first one the smallest the signed-rank test can decide on.
-LOOKS = (6, 10, 20)
+# ran first equally often, and the first one the smallest the signed-rank test can decide on at
+# ALPHA.
+LOOKS = (8, 12, 20)
 _EXACT_LIMIT = 30  # exact signed-rank distribution up to this many pairs
 
 
