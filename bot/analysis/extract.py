@@ -91,13 +91,8 @@ _SPECIAL = {ast.If: _BRANCH, ast.IfExp: _BRANCH, ast.match_case: _BRANCH, ast.Bo
             ast.GeneratorExp: _COMP, object: _MARKER}
 
 
-def extract_source(source: bytes, module: str, is_package: bool, *,
-                   keep: list[ast.Module] | None = None) -> tuple[Any, ...]:
-    """Return the record of one module's source (an error record if it cannot be parsed).
-
-    `keep` receives the syntax tree instead of letting it be freed here (see the index's
-    parsing workers).
-    """
+def extract_source(source: bytes, module: str, is_package: bool) -> tuple[Any, ...]:
+    """Return the record of one module's source (an error record if it cannot be parsed)."""
     if b"\0" in source:
         return ("error", "binary", "the file contains null bytes", 0)
     if source.startswith(codecs.BOM_UTF8):
@@ -115,8 +110,6 @@ def extract_source(source: bytes, module: str, is_package: bool, *,
         return ("error", "too_complex", f"cannot parse: {exc.__class__.__name__}", 0)
     if reencode:
         source = text.encode("utf-8")  # ast offsets count UTF-8 bytes of the decoded text
-    if keep is not None:
-        keep.append(tree)
     try:
         return _Extractor(tree, source, module, is_package).run()
     except RecursionError:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from bot.analysis.cache import IndexCache, StatKey, content_hash, record_key
 from bot.analysis.conventions import detect_conventions
@@ -47,13 +47,6 @@ _POOL_MIN_FILES = 40
 _POOL_MIN_BYTES = 1_000_000
 # A file changed this recently may change again within the same mtime tick: hash it next time.
 _RACY_SECONDS = 2.0
-
-# A parsing worker keeps its syntax trees, unfreed, up to this share of the spare memory (and
-# a gigabyte): freeing them node by node is about a twentieth of a worker's time, while its
-# memory goes back whole when it exits. Past the budget, trees are freed as usual.
-_KEEP_MEMORY_SHARE = 1 / 8
-_MAX_KEPT_PER_WORKER = 1 << 30
-_TREE_BYTES_PER_SOURCE_BYTE = 40  # a syntax tree in memory against its source (about 35)
 
 T = TypeVar("T")
 # Position, source, module, is_package, path, content hash ("" when not computed yet).
@@ -203,53 +196,7 @@ def _pool(count: int) -> ProcessPoolExecutor:
         # which imports this module (and the extractor) once for all of them.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["bot.analysis.index"])
-    return ProcessPoolExecutor(count, mp_context=context, initializer=_start_worker,
-                               initargs=(_tree_budget(count),))
-
-
-def _tree_budget(workers: int) -> int:
-    """Return how many bytes of syntax trees each worker may keep unfreed."""
-    return min(_MAX_KEPT_PER_WORKER, int(spare_memory() * _KEEP_MEMORY_SHARE / workers))
-
-
-def spare_memory(proc: Path = Path("/proc"), cgroups: Path = Path("/sys/fs/cgroup")) -> int:
-    """Return the bytes this process could still take: the machine's available memory, or
-    less when its control group (a container) is limited; 0 when neither can be read."""
-    found: list[int] = []
-    with contextlib.suppress(OSError, ValueError):
-        for line in (proc / "meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                found.append(int(line.split()[1]) * 1024)
-    v2, v1 = {""}, {""}  # a container sees its own group at the root
-    with contextlib.suppress(OSError):
-        for line in (proc / "self" / "cgroup").read_text().splitlines():
-            _, controllers, path = [*line.split(":", 2), "", ""][:3]
-            if controllers == "":
-                v2.add(path.strip("/"))
-            elif "memory" in controllers.split(","):
-                v1.add(path.strip("/"))
-    pairs = [(cgroups / p / "memory.max", cgroups / p / "memory.current") for p in v2]
-    pairs += [(cgroups / "memory" / p / "memory.limit_in_bytes",
-               cgroups / "memory" / p / "memory.usage_in_bytes") for p in v1]
-    for limit_file, usage_file in pairs:
-        with contextlib.suppress(OSError, ValueError):
-            limit = limit_file.read_text().strip()
-            if limit != "max":  # v2's "no limit"; v1 writes a huge number instead
-                found.append(int(limit) - int(usage_file.read_text()))
-    return max(0, min(found)) if found else 0
-
-
-class _Kept:
-    """In a parsing worker: the syntax trees it keeps and the memory they are reckoned at."""
-
-    trees: list[Any] | None = None
-    budget = 0
-    used = 0
-
-
-def _start_worker(budget: int) -> None:
-    gc.disable()  # millions of new objects and no cycles: the collector would only walk them
-    _Kept.trees, _Kept.budget = [], budget
+    return ProcessPoolExecutor(count, mp_context=context, initializer=gc.disable)
 
 
 def _parse(tasks: list[Task], count: int, pool: ProcessPoolExecutor | None,
@@ -290,15 +237,8 @@ def _extract_batch(tasks: list[Task]) -> list[Parsed]:
     """
     with _gc_paused():
         parsed: list[Parsed] = []
-        kept = _Kept.trees  # None outside a worker: the caller's process lives on
         for pos, src, module, pkg, path, digest in tasks:
-            keep = None
-            if kept is not None:
-                cost = len(src) * _TREE_BYTES_PER_SOURCE_BYTE
-                if _Kept.used + cost <= _Kept.budget:
-                    _Kept.used += cost
-                    keep = kept
-            record = extract_source(src, module, pkg, keep=keep)
+            record = extract_source(src, module, pkg)
             contrib = module_contribution(record, FileEntry(path, module, pkg, "", "", None))
             parsed.append((pos, digest or content_hash(src), marshal.dumps(record), contrib))
         return parsed

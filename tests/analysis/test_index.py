@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bot.analysis.index import (
-    _TREE_BYTES_PER_SOURCE_BYTE,
-    Task,
-    _extract_batch,
-    _Kept,
-    build_index,
-    module_names,
-    spare_memory,
-)
+from bot.analysis.index import build_index, module_names
 from bot.analysis.model import ProblemKind
 from bot.errors import AnalysisError
 
@@ -113,61 +104,3 @@ class TestCache:
         pooled = build_index(root, workers=2)
         inline = build_index(root, workers=1)
         assert pooled.functions == inline.functions
-
-
-def _tasks(count: int) -> list[Task]:
-    source = b"def f(x):\n    return [y for y in x if y]\n"
-    return [(i, source, f"pkg.m{i}", False, f"pkg/m{i}.py", "") for i in range(count)]
-
-
-def test_a_worker_keeps_its_trees_up_to_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A parsing worker keeps trees unfreed while the budget lasts; the records do not change."""
-    tasks = _tasks(5)
-    cost = len(tasks[0][1]) * _TREE_BYTES_PER_SOURCE_BYTE
-    expected = _extract_batch(tasks)  # outside a worker: nothing kept
-    assert _Kept.trees is None
-    monkeypatch.setattr(_Kept, "trees", [])
-    monkeypatch.setattr(_Kept, "budget", 3 * cost)
-    monkeypatch.setattr(_Kept, "used", 0)
-    assert _extract_batch(tasks) == expected
-    assert len(_Kept.trees) == 3 and all(isinstance(t, ast.Module) for t in _Kept.trees)
-    assert _Kept.used == 3 * cost
-
-
-def _memory_files(tmp_path: Path, cgroup: str, files: dict[str, str]) -> tuple[Path, Path]:
-    proc, groups = tmp_path / "proc", tmp_path / "cgroup"
-    (proc / "self").mkdir(parents=True)
-    (proc / "meminfo").write_text("MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n")
-    (proc / "self" / "cgroup").write_text(cgroup)
-    for name, text in files.items():
-        (groups / name).parent.mkdir(parents=True, exist_ok=True)
-        (groups / name).write_text(text)
-    return proc, groups
-
-
-def test_spare_memory_is_the_machines_without_a_limit(tmp_path: Path) -> None:
-    """With no control-group limit ("max"), the machine's available memory is the answer."""
-    proc, groups = _memory_files(tmp_path, "0::/\n", {"memory.max": "max\n",
-                                                      "memory.current": "100\n"})
-    assert spare_memory(proc, groups) == 4_000_000 * 1024
-
-
-def test_spare_memory_respects_a_cgroup_v2_limit(tmp_path: Path) -> None:
-    """A container limited to 1 GB, 400 MB of it used, has 600 MB to spare."""
-    proc, groups = _memory_files(tmp_path, "0::/app.slice/job\n",
-                                 {"app.slice/job/memory.max": "1000000000\n",
-                                  "app.slice/job/memory.current": "400000000\n"})
-    assert spare_memory(proc, groups) == 600_000_000
-
-
-def test_spare_memory_respects_a_cgroup_v1_limit(tmp_path: Path) -> None:
-    """The v1 memory controller's limit counts the same way."""
-    proc, groups = _memory_files(tmp_path, "4:memory:/docker/abc\n3:pids:/docker/abc\n",
-                                 {"memory/docker/abc/memory.limit_in_bytes": "500000000\n",
-                                  "memory/docker/abc/memory.usage_in_bytes": "100000000\n"})
-    assert spare_memory(proc, groups) == 400_000_000
-
-
-def test_spare_memory_unknown_is_zero(tmp_path: Path) -> None:
-    """Nothing readable: no memory is reckoned spare, so no tree is kept."""
-    assert spare_memory(tmp_path / "none", tmp_path / "none") == 0
