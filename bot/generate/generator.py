@@ -16,7 +16,7 @@ from bot.errors import GenerationError
 from bot.generate.conventions import Style, configured_formatter, format_source
 from bot.generate.rename import rename_symbol
 from bot.generate.rules import CATALOGUE, RuleTransformer, apply_rule
-from bot.generate.rules.base import MODULE_SCOPE, ParsedModule, Site, parse_source
+from bot.generate.rules.base import MODULE_SCOPE, ParsedModule, Site, find_sites, parse_source
 from bot.generate.suggestion import FileChange, ModificationType, Suggestion
 
 if TYPE_CHECKING:
@@ -127,11 +127,12 @@ def _rule_suggestions(rule: type[RuleTransformer], parsed: ParsedModule, module:
     source = parsed.source
     loops_only = rule.info.modification_type is ModificationType.PERFORMANCE
     try:
-        survey = apply_rule(rule, parsed, style, loops_only=loops_only)
+        sites = find_sites(rule, parsed, style, loops_only=loops_only)
     except RecursionError:
-        # Unparseable, or nested deeper than libcst's recursive code generation allows.
+        # Nested deeper than libcst's recursion allows. The survey writes the whole module
+        # out once (for positions), so a rewrite of a part of it cannot fail this way.
         return []
-    symbols = _symbols_in_order(survey.sites)
+    symbols = _symbols_in_order(sites)
     found = []
     for symbol in symbols:
         qualname = module if symbol == MODULE_SCOPE else f"{module}.{symbol}"

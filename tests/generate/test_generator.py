@@ -100,3 +100,16 @@ def test_excerpts_hold_only_the_changed_region() -> None:
     """Excerpts carry the changed lines with one line of context."""
     before, after = build_excerpts("a\nb\nc\nd\ne\n", "a\nb\nC\nd\ne\n")
     assert (before, after) == ("b\nc\nd\n", "b\nC\nd\n")
+
+
+def test_a_module_nested_too_deep_for_libcst_costs_only_itself(tmp_path: Path) -> None:
+    """Python parses a 180-deep list, libcst's recursive walk cannot: that module gives no
+    suggestion, and the others still do."""
+    root = _project(tmp_path)
+    deep = "[" * 180 + "1" + "]" * 180
+    (root / "pkg" / "deep.py").write_text(
+        f"def f(x):\n    if x == None:\n        return {deep}\n    return 0\n")
+    index = build_index(root)
+    assert "pkg.deep.f" in index.functions  # the index itself is fine with it
+    suggestions = generate_suggestions(root, index, ("fix_bugs",))
+    assert [s.target_symbols for s in suggestions] == [("pkg.mod.check",)]

@@ -11,7 +11,7 @@ import pytest
 
 from bot.generate.conventions import Style
 from bot.generate.rules import CATALOGUE
-from bot.generate.rules.base import ParsedModule, apply_rule, parse_source
+from bot.generate.rules.base import ParsedModule, Site, apply_rule, find_sites, parse_source
 from bot.generate.rules.triggers import census
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -31,15 +31,22 @@ def _corpus() -> list[tuple[str, str]]:
     return found
 
 
-def _fires_without_triggers(rule: type, parsed: ParsedModule) -> bool:
-    transformer = rule(parsed, Style(), None, False)
-    parsed.wrapper.visit(transformer)
-    return bool(transformer.sites)
+def _sites_without_triggers(rule: type, parsed: ParsedModule,
+                            monkeypatch: pytest.MonkeyPatch) -> tuple[Site, ...]:
+    """Return the rule's sites over every function body: no census consulted."""
+    with monkeypatch.context() as patch:
+        patch.setattr(ParsedModule, "function_census", lambda self, line: None)
+        transformer = rule(parsed, Style(), None, False)
+        parsed.wrapper.visit(transformer)
+    return tuple(transformer.sites)
 
 
 @pytest.mark.slow
-def test_every_rewrite_happens_where_the_census_has_a_trigger() -> None:
-    """Over the rule fixtures and real modules, each rule fires only where its trigger is."""
+def test_every_rewrite_happens_where_the_census_has_a_trigger(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the rule fixtures and real modules, each rule fires only where its trigger is:
+    in the module's census, and in that of every function around the site. So skipping a
+    module or a function body without the trigger loses no rewrite."""
     fired: dict[str, int] = {rule.info.rule_id: 0 for rule in CATALOGUE}
     missed = []
     for name, source in _corpus():
@@ -48,12 +55,33 @@ def test_every_rewrite_happens_where_the_census_has_a_trigger() -> None:
         except (cst.ParserSyntaxError, SyntaxError):
             continue
         for rule in CATALOGUE:
-            if _fires_without_triggers(rule, parsed):
-                fired[rule.info.rule_id] += 1
-                if rule.triggers is not None and rule.triggers.isdisjoint(parsed.census):
-                    missed.append((rule.info.rule_id, name))
+            everywhere = _sites_without_triggers(rule, parsed, monkeypatch)
+            if not everywhere:
+                continue
+            fired[rule.info.rule_id] += 1
+            if rule.triggers is not None and rule.triggers.isdisjoint(parsed.census):
+                missed.append((rule.info.rule_id, name, "module"))
+            elif find_sites(rule, parsed, Style()) != everywhere:
+                missed.append((rule.info.rule_id, name, "function"))
     assert missed == []
     assert all(fired.values()), fired  # each rule was seen firing: the check is not vacuous
+
+
+def test_a_function_without_the_trigger_is_not_walked() -> None:
+    """The module holds an `== None`, but only in `b`: the rule never enters `a`'s body."""
+    source = ("def a(x):\n    return [y for y in x]\n\n"
+              "def b(x):\n    return x == None\n")
+    rule = next(r for r in CATALOGUE if r.info.rule_id == "eq-none")
+    parsed = parse_source(source)
+    entered: list[str] = []
+
+    class Watching(rule):  # type: ignore[misc, valid-type]
+        def visit_Return(self, node: cst.Return) -> None:
+            entered.append(self.symbol)
+
+    assert parsed.function_census(1) == frozenset({"list-comp"})
+    assert [site.symbol for site in find_sites(Watching, parsed, Style())] == ["b"]
+    assert entered == ["b"]
 
 
 def test_a_module_without_the_trigger_skips_the_rule() -> None:

@@ -144,6 +144,10 @@ class RuleTransformer(cst.CSTTransformer):
         if self.only is not None and not any(
                 wanted == symbol or wanted.startswith(symbol + ".") for wanted in self.only):
             return True
+        if self.triggers is not None:
+            found = self.parsed.function_census(line)
+            if found is not None and self.triggers.isdisjoint(found):
+                return True  # nothing in this function (nested ones included) could fire
         return self.loops_only and self.parsed.has_loops(line) is False
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef,
@@ -334,6 +338,7 @@ class ParsedModule:
     defs: dict[int, ast.FunctionDef | ast.AsyncFunctionDef]
     census: frozenset[str]
     _function_facts: dict[int, FunctionFacts] = field(default_factory=dict)
+    _function_census: dict[int, frozenset[str]] = field(default_factory=dict)
 
     def function_facts(self, line: int) -> FunctionFacts | None:
         """Return the facts of the function whose name stands on `line`, computed once."""
@@ -343,6 +348,18 @@ class ParsedModule:
                 return None
             self._function_facts[line] = function_facts(node)
         return self._function_facts[line]
+
+    def function_census(self, line: int) -> frozenset[str] | None:
+        """Return the census triggers of the function whose name stands on `line` (its
+        parameters, decorators and nested functions included), computed once; None when no
+        def stands there."""
+        found = self._function_census.get(line)
+        if found is None:
+            node = self.defs.get(line)
+            if node is None:
+                return None
+            found = self._function_census[line] = census(node)
+        return found
 
     def has_loops(self, line: int) -> bool | None:
         """Tell whether the function whose name stands on `line` has a loop or comprehension
@@ -376,10 +393,25 @@ def apply_rule(rule: type[RuleTransformer], source: str | ParsedModule, style: S
     bodies of functions without a loop, where a performance rule has nothing worth proving.
     """
     parsed = parse_source(source) if isinstance(source, str) else source
-    if rule.triggers is not None and rule.triggers.isdisjoint(parsed.census):
-        return RuleResult(parsed.source, (), ())  # nothing here the rule could rewrite
-    transformer = rule(parsed, style, only, loops_only)
-    result = parsed.wrapper.visit(transformer)
-    if not transformer.sites:
-        return RuleResult(parsed.source, (), tuple(transformer.refusals))
+    transformer, result = _visit(rule, parsed, style, only, loops_only)
+    if transformer is None or result is None or not transformer.sites:
+        refusals = () if transformer is None else tuple(transformer.refusals)
+        return RuleResult(parsed.source, (), refusals)
     return RuleResult(result.code, tuple(transformer.sites), tuple(transformer.refusals))
+
+
+def find_sites(rule: type[RuleTransformer], parsed: ParsedModule, style: Style, *,
+               loops_only: bool = False) -> tuple[Site, ...]:
+    """Return where the rule would rewrite the module, without writing the new source out
+    (a fifth of a survey's cost on a large module)."""
+    transformer, _ = _visit(rule, parsed, style, None, loops_only)
+    return () if transformer is None else tuple(transformer.sites)
+
+
+def _visit(rule: type[RuleTransformer], parsed: ParsedModule, style: Style,
+           only: frozenset[str] | None, loops_only: bool,
+           ) -> tuple[RuleTransformer | None, cst.Module | None]:
+    if rule.triggers is not None and rule.triggers.isdisjoint(parsed.census):
+        return None, None  # nothing here the rule could rewrite
+    transformer = rule(parsed, style, only, loops_only)
+    return transformer, parsed.wrapper.visit(transformer)

@@ -2,8 +2,9 @@
 
 Each rule names the triggers it needs (`RuleTransformer.triggers`); a module whose census holds
 none of them is skipped without walking its libcst tree, which costs about a tenth of a second
-per rule on a module of a thousand lines. Every trigger is a necessary condition of its rule's
-preconditions, only looser (a test walks the rules over real code to keep it so).
+per rule on a module of a thousand lines, and so is the body of a function whose own census
+holds none. Every trigger is a necessary condition of its rule's preconditions, only looser
+(a test walks the rules over real code to keep it so).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ _VIEWS = frozenset({"keys", "values", "items"})
 _BLOCKS = ("body", "orelse", "finalbody")
 
 
-def census(tree: ast.Module) -> frozenset[str]:
-    """Return the triggers present anywhere in the module."""
+def census(tree: ast.AST) -> frozenset[str]:
+    """Return the triggers present anywhere in the tree (a module, or one function)."""
     found: set[str] = set()
     has_for = has_append = False
     for node in ast.walk(tree):
