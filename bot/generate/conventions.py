@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ast
 import io
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +114,15 @@ def configured_formatter(root: Path) -> Literal["black", "ruff", None]:
     return None
 
 
+def host_formatter(name: str) -> str | None:
+    """Return the host's formatter: the one installed beside this Python (a virtual
+    environment need not be on PATH), else the one on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
 def format_source(source: str, style: Style, root: Path, path: str) -> str | None:
     """Format with the host's formatter the repository configures; None when unavailable.
 
@@ -121,7 +132,7 @@ def format_source(source: str, style: Style, root: Path, path: str) -> str | Non
     """
     if style.formatter is None:
         return None
-    binary = shutil.which(style.formatter)
+    binary = host_formatter(style.formatter)
     if binary is None:
         return None
     quote = "single" if style.quote == "'" else "double"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from bot.generate.conventions import Style, configured_formatter, format_source, measure_style
+from bot.generate.conventions import (
+    Style,
+    configured_formatter,
+    format_source,
+    host_formatter,
+    measure_style,
+)
 
 
 def test_measured_style_follows_the_majority() -> None:
@@ -39,7 +44,7 @@ def test_configured_formatter_is_read_from_pyproject(tmp_path: Path) -> None:
     assert configured_formatter(tmp_path) == "ruff"
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed on the host")
+@pytest.mark.skipif(host_formatter("ruff") is None, reason="ruff is not installed on the host")
 def test_host_ruff_formats_with_the_detected_style(tmp_path: Path) -> None:
     """The host's ruff formats with our quote style, ignoring any repository config."""
     (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 'bad'\n")
