@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import logging
 import re
@@ -17,6 +18,7 @@ from bot.generate.conventions import Style, configured_formatter, format_source
 from bot.generate.rename import rename_symbol
 from bot.generate.rules import CATALOGUE, RuleTransformer, apply_rule
 from bot.generate.rules.base import MODULE_SCOPE, ParsedModule, Site, find_sites, parse_source
+from bot.generate.rules.triggers import census
 from bot.generate.suggestion import FileChange, ModificationType, Suggestion
 
 if TYPE_CHECKING:
@@ -32,6 +34,9 @@ GOAL_TYPES = {
 RENAME_RULE_ID = "private-naming"
 _CONTEXT_LINES = 1
 _NAMING_CONFIDENCE = 0.6
+# Parsed modules kept from the survey for their rewrites, by source size: a libcst tree with
+# its positions takes about 85 bytes per character, so this is about 250 MB.
+_KEEP_SOURCE_CHARS = 3_000_000
 _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
@@ -64,7 +69,12 @@ def style_from_index(index: CodebaseIndex) -> Style:
 
 def generate_suggestions(root: Path, index: CodebaseIndex, goals: Iterable[str],
                          config: GeneratorConfig | None = None) -> list[Suggestion]:
-    """Return rule suggestions for the goals, hot spots first, one per rule and function."""
+    """Return rule suggestions for the goals, hot spots first, one per rule and function.
+
+    Every module is surveyed for where the rules fire; the rewrites themselves (a libcst
+    pass and a code generation each) are made in the final order, only until there are
+    enough: on a large codebase most candidates would be cut anyway.
+    """
     config = config or GeneratorConfig()
     wanted = {GOAL_TYPES[g] for g in goals if g in GOAL_TYPES}
     unknown = [g for g in goals if g not in GOAL_TYPES]
@@ -74,26 +84,82 @@ def generate_suggestions(root: Path, index: CodebaseIndex, goals: Iterable[str],
              and (config.rule_ids is None or r.info.rule_id in config.rule_ids)]
     style = style_from_index(index)
     rank = _hot_rank(index, config.hot_spot_limit)
-    suggestions: list[Suggestion] = []
-    for module in _modules_by_heat(index, rank):
-        if config.modules is not None and module.name not in config.modules:
-            continue
-        source = _read(root / module.path)
-        if source is None:
-            continue
-        try:
-            # Parsed once: every rule shares the tree and its resolved positions.
-            parsed = parse_source(source)
-        except (cst.ParserSyntaxError, SyntaxError, RecursionError):
-            continue
-        for rule in rules:
-            suggestions.extend(_rule_suggestions(rule, parsed, module.name, module.path,
-                                                 index, style, root))
+    found, kept = _survey(root, index, rules, style, rank, config.modules)
     if ModificationType.REFACTOR in wanted and (
             config.rule_ids is None or RENAME_RULE_ID in config.rule_ids):
-        suggestions.extend(_naming_suggestions(root, index))
-    suggestions.sort(key=lambda s: rank.get(s.target_symbols[0], len(rank)))
-    return suggestions[:config.max_suggestions]
+        found.extend(_naming_suggestions(root, index))
+    found.sort(key=lambda s: rank.get(s.qualname if isinstance(s, _Candidate)
+                                      else s.target_symbols[0], len(rank)))
+    suggestions: list[Suggestion] = []
+    last: dict[str, ParsedModule] = {}
+    for item in found:
+        if len(suggestions) >= config.max_suggestions:
+            break
+        if isinstance(item, Suggestion):
+            suggestions.append(item)
+            continue
+        parsed = kept.get(item.path) or last.get(item.path) or _parse_for(root, item.path,
+                                                                          rules)
+        if parsed is None:  # the file changed or went away since its survey
+            continue
+        last = {item.path: parsed}  # past the budget: rewrites of one module come in runs
+        suggestion = _rewrite(item, parsed, style, root)
+        if suggestion is not None:
+            suggestions.append(suggestion)
+    return suggestions
+
+
+def _survey(root: Path, index: CodebaseIndex, rules: Sequence[type[RuleTransformer]],
+            style: Style, rank: dict[str, int], modules: frozenset[str] | None,
+            ) -> tuple[list[_Candidate | Suggestion], dict[str, ParsedModule]]:
+    """Return where the rules fire, hottest modules first, and the parsed modules worth
+    keeping for the rewrites (those with candidates, within a memory budget)."""
+    found: list[_Candidate | Suggestion] = []
+    kept: dict[str, ParsedModule] = {}
+    kept_chars = 0
+    for module in _modules_by_heat(index, rank):
+        if modules is not None and module.name not in modules:
+            continue
+        parsed = _parse_for(root, module.path, rules)
+        if parsed is None:
+            continue
+        before = len(found)
+        for rule in rules:
+            found.extend(_candidates(rule, parsed, module.name, module.path, index, style))
+        if len(found) > before and kept_chars + len(parsed.source) <= _KEEP_SOURCE_CHARS:
+            kept[module.path] = parsed
+            kept_chars += len(parsed.source)
+    return found, kept
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A rule that fires in one function (or at module level): its rewrite, not yet made."""
+
+    rule: type[RuleTransformer]
+    path: str
+    symbol: str
+    qualname: str
+    function: FunctionInfo | None
+    loops_only: bool
+
+
+def _parse_for(root: Path, path: str, rules: Sequence[type[RuleTransformer]],
+               ) -> ParsedModule | None:
+    """Parse a module for the rules; None when it cannot be read or parsed, or when it
+    holds nothing any of them could rewrite (then libcst's parse, the costly one, is spared).
+    """
+    source = _read(root / path)
+    if source is None:
+        return None
+    try:
+        tree = ast.parse(source)
+        if all(r.triggers is not None and r.triggers.isdisjoint(census(tree)) for r in rules):
+            return None
+        # Parsed once: every rule shares the tree and its resolved positions.
+        return parse_source(source, tree)
+    except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def _hot_rank(index: CodebaseIndex, limit: int) -> dict[str, int]:
@@ -121,10 +187,8 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _rule_suggestions(rule: type[RuleTransformer], parsed: ParsedModule, module: str,
-                      path: str, index: CodebaseIndex, style: Style,
-                      root: Path) -> list[Suggestion]:
-    source = parsed.source
+def _candidates(rule: type[RuleTransformer], parsed: ParsedModule, module: str, path: str,
+                index: CodebaseIndex, style: Style) -> list[_Candidate]:
     loops_only = rule.info.modification_type is ModificationType.PERFORMANCE
     try:
         sites = find_sites(rule, parsed, style, loops_only=loops_only)
@@ -132,25 +196,33 @@ def _rule_suggestions(rule: type[RuleTransformer], parsed: ParsedModule, module:
         # Nested deeper than libcst's recursion allows. The survey writes the whole module
         # out once (for positions), so a rewrite of a part of it cannot fail this way.
         return []
-    symbols = _symbols_in_order(sites)
     found = []
-    for symbol in symbols:
+    for symbol in _symbols_in_order(sites):
         qualname = module if symbol == MODULE_SCOPE else f"{module}.{symbol}"
         function = index.function(qualname)
         if rule.info.modification_type is ModificationType.PERFORMANCE and (
                 function is None or not function.loops):
             # The index shows no loop here: nothing worth proving faster.
             continue
-        result = apply_rule(rule, parsed, style, only=frozenset({symbol}),
-                            loops_only=loops_only)
-        modified = _finish(result.source, source, style, root, path)
-        if modified is None:
-            _LOG.info("rule %s: %s dropped (would break the line length or not compile)",
-                      rule.info.rule_id, qualname)
-            continue
-        found.append(build_rule_suggestion(rule, path, qualname, function, source, modified,
-                                           result.sites))
+        found.append(_Candidate(rule, path, symbol, qualname, function, loops_only))
     return found
+
+
+def _rewrite(candidate: _Candidate, parsed: ParsedModule, style: Style,
+             root: Path) -> Suggestion | None:
+    """Make a candidate's rewrite; None when it no longer fires or cannot be kept."""
+    rule, path, qualname = candidate.rule, candidate.path, candidate.qualname
+    result = apply_rule(rule, parsed, style, only=frozenset({candidate.symbol}),
+                        loops_only=candidate.loops_only)
+    if not result.sites:
+        return None
+    modified = _finish(result.source, parsed.source, style, root, path)
+    if modified is None:
+        _LOG.info("rule %s: %s dropped (would break the line length or not compile)",
+                  rule.info.rule_id, qualname)
+        return None
+    return build_rule_suggestion(rule, path, qualname, candidate.function, parsed.source,
+                                 modified, result.sites)
 
 
 def _symbols_in_order(sites: Sequence[Site]) -> list[str]:

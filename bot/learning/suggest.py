@@ -7,6 +7,7 @@ the pipeline's part (`selfmod run`, the GitHub loop), which applies the same lea
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -84,9 +85,10 @@ class LearningEngine:
             raise ValueError(f"{codebase_path} is not a folder")
         level = SafetyLevel(safety_level)
         session_id = await self._store.start(str(root), list(goals), level.value, "")
-        index = build_index(root)
+        # The heavy steps run in a thread: this is a coroutine, its loop may serve others.
+        index = await asyncio.to_thread(build_index, root)
         learned = await self._learning.start(str(root), index.conventions)
-        found = generate_suggestions(root, index, goals)
+        found = await asyncio.to_thread(generate_suggestions, root, index, goals)
         if self._llm is not None and self._llm.enabled and "improve_performance" in goals:
             examples = build_examples_text(learned.profile.examples)
             proposed, _ = await self._llm.propose(
@@ -96,7 +98,7 @@ class LearningEngine:
         kept: list[Suggestion] = []
         refused: list[tuple[Suggestion, tuple[str, ...]]] = []
         for suggestion in select_candidates(learned, found):
-            checked, verdict = validate(suggestion, policy, level)
+            checked, verdict = await asyncio.to_thread(validate, suggestion, policy, level)
             await self._store.add_suggestion(session_id, checked)
             reasons = refuse(learned, checked) if verdict.accepted else verdict.reasons
             if verdict.accepted and not reasons:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from unidiff import PatchSet
 
 from bot.analysis.index import build_index
 from bot.errors import GenerationError
+from bot.generate import generator
 from bot.generate.generator import GeneratorConfig, build_excerpts, generate_suggestions
 
 LOOPY = '''import re
@@ -113,3 +115,25 @@ def test_a_module_nested_too_deep_for_libcst_costs_only_itself(tmp_path: Path) -
     assert "pkg.deep.f" in index.functions  # the index itself is fine with it
     suggestions = generate_suggestions(root, index, ("fix_bugs",))
     assert [s.target_symbols for s in suggestions] == [("pkg.mod.check",)]
+
+
+def test_rewrites_stop_once_there_are_enough(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first suggestions are the same with a lower limit, and only they are rewritten."""
+    root = _project(tmp_path)
+    (root / "pkg" / "more.py").write_text("".join(
+        f"def check{n}(value):\n    return value == None\n\n\n" for n in range(5)))
+    everything = _generate(root, ("fix_bugs",))
+    assert len(everything) == 6
+    rewrites: list[frozenset[str] | None] = []
+    real_apply = generator.apply_rule
+
+    def counting_apply(*args: Any, **kwargs: Any) -> Any:
+        rewrites.append(kwargs.get("only"))
+        return real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(generator, "apply_rule", counting_apply)
+    first_two = _generate(root, ("fix_bugs",), max_suggestions=2)
+    assert [(s.target_symbols, s.files) for s in first_two] == [
+        (s.target_symbols, s.files) for s in everything[:2]]
+    assert len(rewrites) == 2

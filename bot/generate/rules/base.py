@@ -370,10 +370,14 @@ class ParsedModule:
         return any(isinstance(n, _LOOPS) for n in ast.walk(node))
 
 
-def parse_source(source: str) -> ParsedModule:
-    """Parse a module for the rules; raise libcst.ParserSyntaxError or SyntaxError."""
+def parse_source(source: str, tree: ast.Module | None = None) -> ParsedModule:
+    """Parse a module for the rules; raise libcst.ParserSyntaxError or SyntaxError.
+
+    `tree` is the source's `ast` when the caller has parsed it already.
+    """
     module = cst.parse_module(source)
-    tree = ast.parse(source)
+    if tree is None:
+        tree = ast.parse(source)
     names = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
     defs: dict[int, ast.FunctionDef | ast.AsyncFunctionDef] = {}
     for node in ast.walk(tree):
