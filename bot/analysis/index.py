@@ -95,7 +95,7 @@ def _build(root: Path, cache_dir: Path | None, cache_key: str | None,
                                max_file_bytes=max_file_bytes)
     names = module_names([f.path for f in files], root.resolve().name)
     cache = IndexCache.open(cache_dir, cache_key or str(root.resolve()))
-    count = workers or _usable_cores()
+    count = workers or usable_cores()
     with contextlib.ExitStack() as stack:
         pool = None
         if not cache.records and _pool_pays(count, len(files), sum(f.size for f in files)):
@@ -173,7 +173,7 @@ def _plan(root: Path, files: list[SourceFile], names: dict[str, tuple[str, bool]
     return entries, tasks
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
     """Return how many cores this process may run on (a container or taskset may limit it)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0)) or 1
@@ -186,6 +186,16 @@ def _pool_pays(count: int, files: int, total_bytes: int) -> bool:
 
 
 def _pool(count: int) -> ProcessPoolExecutor:
+    # Parsing workers make millions of objects and no cycles: no collector in them.
+    return process_pool(count, preload="bot.analysis.index", initializer=gc.disable)
+
+
+def process_pool(count: int, *, preload: str,
+                 initializer: Callable[[], object] | None = None) -> ProcessPoolExecutor:
+    """Return a pool of `count` worker processes, forked when that is safe.
+
+    `preload` names the module a fork server imports once for all its workers.
+    """
     context: multiprocessing.context.BaseContext
     if fork_is_safe():
         # A single-threaded caller (the command line) forks at once, its imports done; a
@@ -193,10 +203,10 @@ def _pool(count: int) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("fork")
     else:
         # Forking a threaded process (a server) is unsafe: workers come from a fork server,
-        # which imports this module (and the extractor) once for all of them.
+        # which imports the preloaded module once for all of them.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["bot.analysis.index"])
-    return ProcessPoolExecutor(count, mp_context=context, initializer=gc.disable)
+        context.set_forkserver_preload([preload])
+    return ProcessPoolExecutor(count, mp_context=context, initializer=initializer)
 
 
 def _parse(tasks: list[Task], count: int, pool: ProcessPoolExecutor | None,

@@ -7,12 +7,14 @@ import difflib
 import logging
 import re
 from collections.abc import Collection, Iterable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from bot.analysis.index import process_pool, usable_cores
 from bot.errors import GenerationError
 from bot.generate.conventions import Style, configured_formatter, format_source
 from bot.generate.rename import rename_symbol
@@ -34,9 +36,12 @@ GOAL_TYPES = {
 RENAME_RULE_ID = "private-naming"
 _CONTEXT_LINES = 1
 _NAMING_CONFIDENCE = 0.6
-# Parsed modules kept from the survey for their rewrites, by source size: a libcst tree with
-# its positions takes about 85 bytes per character, so this is about 250 MB.
+# Parsed modules kept for their rewrites, by characters of source: about 250 MB.
 _KEEP_SOURCE_CHARS = 3_000_000
+# Below this much code, starting worker processes (and libcst in them) costs more than it saves.
+_POOL_MIN_MODULES = 8
+_POOL_MIN_BYTES = 400_000
+_RULES = {rule.info.rule_id: rule for rule in CATALOGUE}
 _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
@@ -91,18 +96,18 @@ def generate_suggestions(root: Path, index: CodebaseIndex, goals: Iterable[str],
     found.sort(key=lambda s: rank.get(s.qualname if isinstance(s, _Candidate)
                                       else s.target_symbols[0], len(rank)))
     suggestions: list[Suggestion] = []
-    last: dict[str, ParsedModule] = {}
     for item in found:
         if len(suggestions) >= config.max_suggestions:
             break
         if isinstance(item, Suggestion):
             suggestions.append(item)
             continue
-        parsed = kept.get(item.path) or last.get(item.path) or _parse_for(root, item.path,
-                                                                          rules)
-        if parsed is None:  # the file changed or went away since its survey
-            continue
-        last = {item.path: parsed}  # past the budget: rewrites of one module come in runs
+        parsed = kept.get(item.path)
+        if parsed is None:
+            parsed = _parse_for(root, item.path, rules)
+            if parsed is None:  # the file changed or went away since its survey
+                continue
+            kept.keep(item.path, parsed)
         suggestion = _rewrite(item, parsed, style, root)
         if suggestion is not None:
             suggestions.append(suggestion)
@@ -111,25 +116,109 @@ def generate_suggestions(root: Path, index: CodebaseIndex, goals: Iterable[str],
 
 def _survey(root: Path, index: CodebaseIndex, rules: Sequence[type[RuleTransformer]],
             style: Style, rank: dict[str, int], modules: frozenset[str] | None,
-            ) -> tuple[list[_Candidate | Suggestion], dict[str, ParsedModule]]:
+            ) -> tuple[list[_Candidate | Suggestion], _ParsedCache]:
     """Return where the rules fire, hottest modules first, and the parsed modules worth
-    keeping for the rewrites (those with candidates, within a memory budget)."""
+    keeping for the rewrites (those with candidates, within a memory budget; none when the
+    survey ran in worker processes)."""
+    targets = [m for m in _modules_by_heat(index, rank)
+               if modules is None or m.name in modules]
+    fired_elsewhere = _survey_in_workers(root, targets, rules, style)
     found: list[_Candidate | Suggestion] = []
-    kept: dict[str, ParsedModule] = {}
-    kept_chars = 0
-    for module in _modules_by_heat(index, rank):
-        if modules is not None and module.name not in modules:
-            continue
-        parsed = _parse_for(root, module.path, rules)
-        if parsed is None:
-            continue
+    kept = _ParsedCache()
+    for module in targets:
+        parsed = None
+        if fired_elsewhere is not None:
+            fired = fired_elsewhere.get(module.path, [])
+        else:
+            parsed = _parse_for(root, module.path, rules)
+            if parsed is None:
+                continue
+            fired = _fired(rules, parsed, style)
         before = len(found)
-        for rule in rules:
-            found.extend(_candidates(rule, parsed, module.name, module.path, index, style))
-        if len(found) > before and kept_chars + len(parsed.source) <= _KEEP_SOURCE_CHARS:
-            kept[module.path] = parsed
-            kept_chars += len(parsed.source)
+        for rule_id, symbols in fired:
+            found.extend(_candidates(_RULES[rule_id], symbols, module, index))
+        if parsed is not None and len(found) > before:
+            kept.keep(module.path, parsed)
     return found, kept
+
+
+class _ParsedCache:
+    """Parsed modules kept for their rewrites, within a memory budget: a libcst tree with its
+    positions takes about 85 bytes per character of source. Past the budget only the last
+    module is kept (the rewrites of one module mostly come in runs)."""
+
+    def __init__(self, budget_chars: int = _KEEP_SOURCE_CHARS) -> None:
+        self.budget = budget_chars
+        self.modules: dict[str, ParsedModule] = {}
+        self.chars = 0
+        self.last: tuple[str, ParsedModule] | None = None
+
+    def get(self, path: str) -> ParsedModule | None:
+        if self.last is not None and self.last[0] == path:
+            return self.last[1]
+        return self.modules.get(path)
+
+    def keep(self, path: str, parsed: ParsedModule) -> None:
+        if self.chars + len(parsed.source) <= self.budget:
+            self.modules[path] = parsed
+            self.chars += len(parsed.source)
+        else:
+            self.last = (path, parsed)
+
+
+# What fired in one module: each rule's id, and the symbols it fired in, in source order.
+Fired = list[tuple[str, list[str]]]
+
+
+def _fired(rules: Sequence[type[RuleTransformer]], parsed: ParsedModule, style: Style,
+           ) -> Fired:
+    fired: Fired = []
+    for rule in rules:
+        loops_only = rule.info.modification_type is ModificationType.PERFORMANCE
+        try:
+            sites = find_sites(rule, parsed, style, loops_only=loops_only)
+        except RecursionError:
+            # Nested deeper than libcst's recursion allows. The survey writes the whole
+            # module out once (for positions), so a rewrite of a part cannot fail this way.
+            continue
+        if sites:
+            fired.append((rule.info.rule_id, _symbols_in_order(sites)))
+    return fired
+
+
+def _survey_in_workers(root: Path, targets: Sequence[ModuleInfo],
+                       rules: Sequence[type[RuleTransformer]], style: Style,
+                       ) -> dict[str, Fired] | None:
+    """Survey the modules in worker processes, one per core, when there is enough to do;
+    None when there is not, or when the workers fail (then it is done here)."""
+    count = usable_cores()
+    sizes = {m.path: _size(root / m.path) for m in targets}
+    if count < 2 or len(targets) < _POOL_MIN_MODULES or sum(sizes.values()) < _POOL_MIN_BYTES:
+        return None
+    ids = tuple(r.info.rule_id for r in rules)
+    try:
+        with process_pool(count, preload=__name__) as pool:
+            # The largest first, so no large module is left for one worker at the end.
+            futures = {path: pool.submit(survey_module, str(root), path, ids, style)
+                       for path in sorted(sizes, key=sizes.__getitem__, reverse=True)}
+            return {path: future.result() for path, future in futures.items()}
+    except (BrokenProcessPool, OSError) as exc:
+        _LOG.warning("survey workers failed (%s); surveying in this process", exc)
+        return None
+
+
+def survey_module(root: str, path: str, rule_ids: Sequence[str], style: Style) -> Fired:
+    """In a worker: return what the rules fire on in one module."""
+    rules = [_RULES[rule_id] for rule_id in rule_ids]
+    parsed = _parse_for(Path(root), path, rules)
+    return [] if parsed is None else _fired(rules, parsed, style)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -187,24 +276,17 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _candidates(rule: type[RuleTransformer], parsed: ParsedModule, module: str, path: str,
-                index: CodebaseIndex, style: Style) -> list[_Candidate]:
+def _candidates(rule: type[RuleTransformer], symbols: Sequence[str], module: ModuleInfo,
+                index: CodebaseIndex) -> list[_Candidate]:
     loops_only = rule.info.modification_type is ModificationType.PERFORMANCE
-    try:
-        sites = find_sites(rule, parsed, style, loops_only=loops_only)
-    except RecursionError:
-        # Nested deeper than libcst's recursion allows. The survey writes the whole module
-        # out once (for positions), so a rewrite of a part of it cannot fail this way.
-        return []
     found = []
-    for symbol in _symbols_in_order(sites):
-        qualname = module if symbol == MODULE_SCOPE else f"{module}.{symbol}"
+    for symbol in symbols:
+        qualname = module.name if symbol == MODULE_SCOPE else f"{module.name}.{symbol}"
         function = index.function(qualname)
-        if rule.info.modification_type is ModificationType.PERFORMANCE and (
-                function is None or not function.loops):
+        if loops_only and (function is None or not function.loops):
             # The index shows no loop here: nothing worth proving faster.
             continue
-        found.append(_Candidate(rule, path, symbol, qualname, function, loops_only))
+        found.append(_Candidate(rule, module.path, symbol, qualname, function, loops_only))
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,57 @@ def test_rewrites_stop_once_there_are_enough(tmp_path: Path,
     assert [(s.target_symbols, s.files) for s in first_two] == [
         (s.target_symbols, s.files) for s in everything[:2]]
     assert len(rewrites) == 2
+
+
+def _many_modules(tmp_path: Path) -> Path:
+    root = _project(tmp_path)
+    for n in range(10):
+        (root / "pkg" / f"part{n}.py").write_text(LOOPY.replace("def check", f"def check{n}"))
+    return root
+
+
+def _shape(suggestions: list[Any]) -> list[tuple[Any, ...]]:
+    return [(s.rule_id, s.target_symbols, s.files) for s in suggestions]
+
+
+def test_survey_in_worker_processes_finds_the_same(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Surveyed by two worker processes or here, the suggestions are the same."""
+    root = _many_modules(tmp_path)
+    monkeypatch.setattr(generator, "usable_cores", lambda: 1)
+    here = _generate(root, ("fix_bugs", "improve_performance"))
+    assert len(here) == 22
+    monkeypatch.setattr(generator, "usable_cores", lambda: 2)
+    monkeypatch.setattr(generator, "_POOL_MIN_MODULES", 2)
+    monkeypatch.setattr(generator, "_POOL_MIN_BYTES", 1)
+    surveyed_in = []
+    real_pool = generator.process_pool
+
+    def watched_pool(count: int, **kwargs: Any) -> Any:
+        surveyed_in.append(count)
+        return real_pool(count, **kwargs)
+
+    monkeypatch.setattr(generator, "process_pool", watched_pool)
+    assert _shape(_generate(root, ("fix_bugs", "improve_performance"))) == _shape(here)
+    assert surveyed_in == [2]
+
+
+def _exit_at_once() -> None:
+    os._exit(3)
+
+
+def test_survey_workers_that_die_leave_the_work_to_this_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Workers that exit at start (a broken pool) cost only time: the survey is done here."""
+    root = _many_modules(tmp_path)
+    monkeypatch.setattr(generator, "usable_cores", lambda: 1)
+    here = _generate(root, ("fix_bugs",))
+    monkeypatch.setattr(generator, "usable_cores", lambda: 2)
+    monkeypatch.setattr(generator, "_POOL_MIN_MODULES", 2)
+    monkeypatch.setattr(generator, "_POOL_MIN_BYTES", 1)
+    real_pool = generator.process_pool
+    monkeypatch.setattr(generator, "process_pool", lambda count, **kwargs: real_pool(
+        count, preload=kwargs["preload"], initializer=_exit_at_once))
+    assert _shape(_generate(root, ("fix_bugs",))) == _shape(here)
+    assert "survey workers failed" in caplog.text

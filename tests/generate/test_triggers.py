@@ -95,11 +95,13 @@ def test_a_module_without_the_trigger_skips_the_rule() -> None:
 
 
 @pytest.mark.parametrize(("source", "trigger"), [
-    ("x in [1, 2]", "in-literal"), ("re.match('a', s)", "re-call"), ("s += 'a'", "add-assign"),
+    ("x in [1, 2]", "in-literal"), ("re.match('a', s)", "re-call"),
+    ("s = ''\nfor x in y:\n    s += x", "add-assign"),
     ("sorted(xs)[0]", "sorted-subscript"), ("q.pop(0)", "pop-front"),
     ("for x in xs:\n    r.append(x)", "append-loop"), ("list(sorted(xs))", "list-of-sorted"),
     ("[v for v in xs]", "list-comp"), ("def f(x={}): pass", "mutable-default"),
     ("async def f(*, x=set()): pass", "mutable-default"), ("x is 'a'", "is-compare"),
+    ("-1 is not x", "is-compare"), ("a is b is 2.5", "is-compare"),
     ("None != x", "eq-none"), ("try: pass\nexcept: pass", "bare-except"),
     ("async def f():\n    async for k in d.keys():\n        del d[k]", "shrinking-loop"),
     ("for k in d:\n    d.pop(k)", "shrinking-loop"),
@@ -114,5 +116,9 @@ def test_census_finds_each_trigger(source: str, trigger: str) -> None:
 
 
 def test_census_of_plain_code_is_empty() -> None:
-    """Code with none of the shapes gives no trigger."""
+    """Code with none of the shapes gives no trigger; identity tests of None, bools and
+    names are what `is` is for."""
     assert census(ast.parse("def f(x=None):\n    return g(x) + 1\n")) == frozenset()
+    assert census(ast.parse("a is None or a is not True or a is b or a is ...")) == frozenset()
+    assert census(ast.parse("n = 0\nn += 1\ns = ''\nt += s\nr = [v + 1 for v in xs]\n"
+                            "q = [v for v in xs if v]")) == frozenset()

@@ -13,14 +13,14 @@ import ast
 
 IN_LITERAL = "in-literal"  # `x in [...]` / `x in (...)`
 RE_CALL = "re-call"  # `re.<function>(...)`
-ADD_ASSIGN = "add-assign"  # `x += ...`
+ADD_ASSIGN = "add-assign"  # `s = "..."` and `s += ...` (one name)
 SORTED_SUBSCRIPT = "sorted-subscript"  # `sorted(...)[i]`
 POP_FRONT = "pop-front"  # `q.pop(0)`
 APPEND_LOOP = "append-loop"  # a `for` loop and an `.append` in one module
 LIST_OF_SORTED = "list-of-sorted"  # `list(sorted(...))`
-LIST_COMP = "list-comp"
+LIST_COMP = "list-comp"  # `[v for v in xs]`
 MUTABLE_DEFAULT = "mutable-default"  # `def f(x=[])`, `={}`, `=set()`...
-IS_COMPARE = "is-compare"
+IS_COMPARE = "is-compare"  # `x is <str, bytes or number literal>`
 EQ_NONE = "eq-none"  # `== None` / `!= None`
 BARE_EXCEPT = "bare-except"
 SHRINKING_LOOP = "shrinking-loop"  # `for k in c` (or its keys/values/items) removing from c
@@ -39,6 +39,8 @@ def census(tree: ast.AST) -> frozenset[str]:
     """Return the triggers present anywhere in the tree (a module, or one function)."""
     found: set[str] = set()
     has_for = has_append = False
+    str_assigned: set[str] = set()  # `s = "..."`
+    added_to: set[str] = set()  # `s += ...`
     for node in ast.walk(tree):
         if isinstance(node, ast.Compare):
             _compare(node, found)
@@ -47,13 +49,19 @@ def census(tree: ast.AST) -> frozenset[str]:
         elif isinstance(node, ast.Attribute):
             has_append = has_append or node.attr == "append"
         elif isinstance(node, ast.AugAssign):
-            if isinstance(node.op, ast.Add):
-                found.add(ADD_ASSIGN)
+            if isinstance(node.op, ast.Add) and isinstance(node.target, ast.Name):
+                added_to.add(node.target.id)
+        elif isinstance(node, ast.Assign):
+            if (len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                    and isinstance(node.value, ast.Constant)
+                    and isinstance(node.value.value, (str, bytes))):
+                str_assigned.add(node.targets[0].id)
         elif isinstance(node, ast.Subscript):
             if isinstance(node.value, ast.Call) and _named(node.value.func, "sorted"):
                 found.add(SORTED_SUBSCRIPT)
         elif isinstance(node, ast.ListComp):
-            found.add(LIST_COMP)
+            if _copies(node):
+                found.add(LIST_COMP)
         elif isinstance(node, ast.ExceptHandler):
             if node.type is None:
                 found.add(BARE_EXCEPT)
@@ -73,16 +81,19 @@ def census(tree: ast.AST) -> frozenset[str]:
             found.add(AFTER_EXIT)
     if has_for and has_append:
         found.add(APPEND_LOOP)
+    if not str_assigned.isdisjoint(added_to):
+        found.add(ADD_ASSIGN)
     return frozenset(found)
 
 
 def _compare(node: ast.Compare, found: set[str]) -> None:
     operands = [node.left, *node.comparators]
-    for op, right in zip(node.ops, node.comparators, strict=True):
+    for i, (op, right) in enumerate(zip(node.ops, node.comparators, strict=True)):
         kind = type(op)
         if kind in (ast.In, ast.NotIn) and type(right) in (ast.List, ast.Tuple):
             found.add(IN_LITERAL)
-        elif kind in (ast.Is, ast.IsNot):
+        elif kind in (ast.Is, ast.IsNot) and (
+                _value_literal(operands[i]) or _value_literal(right)):
             found.add(IS_COMPARE)
         elif kind in (ast.Eq, ast.NotEq) and any(
                 type(o) is ast.Constant and o.value is None for o in operands):
@@ -102,6 +113,26 @@ def _call(node: ast.Call, found: set[str]) -> None:
         inner = node.args[0]
         if type(inner) is ast.Call and _named(inner.func, "sorted"):
             found.add(LIST_OF_SORTED)
+
+
+def _copies(node: ast.ListComp) -> bool:
+    """Tell whether the comprehension only copies: `[v for v in xs]`."""
+    if len(node.generators) != 1:
+        return False
+    gen = node.generators[0]
+    return (not gen.ifs and not gen.is_async and isinstance(gen.target, ast.Name)
+            and isinstance(node.elt, ast.Name) and node.elt.id == gen.target.id)
+
+
+def _value_literal(node: ast.expr) -> bool:
+    """Tell whether the node is a str, bytes or number literal (not None, a bool or ...).
+
+    An f-string counts: libcst sees `"a" f"{b}"` as one concatenated string literal.
+    """
+    if type(node) is ast.UnaryOp and type(node.op) is ast.USub:
+        node = node.operand
+    return type(node) is ast.JoinedStr or (
+        type(node) is ast.Constant and type(node.value) in (str, bytes, int, float, complex))
 
 
 def _named(node: ast.expr, name: str) -> bool:
