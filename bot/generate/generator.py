@@ -243,10 +243,11 @@ def _parse_for(root: Path, path: str, rules: Sequence[type[RuleTransformer]],
         return None
     try:
         tree = ast.parse(source)
-        if all(r.triggers is not None and r.triggers.isdisjoint(census(tree)) for r in rules):
+        found = census(tree)
+        if not any(rule.may_fire(found) for rule in rules):
             return None
         # Parsed once: every rule shares the tree and its resolved positions.
-        return parse_source(source, tree)
+        return parse_source(source, tree, found)
     except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -238,3 +239,30 @@ async def test_rollback_for_a_broken_api_rejects_that_kind_next_time(
                           "(none → ValueError)") for r in reasons)
     assert run.learning.to_json()["constraints"][0]["because"].startswith(
         "rolled back: broke the API")
+
+
+async def test_heavy_steps_leave_the_event_loop_free(
+        sessions: async_sessionmaker[AsyncSession], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Indexing, generation and validation run in a thread: the caller's loop serves others."""
+    import threading
+
+    from bot.learning import suggest as module
+
+    on_loop_thread: dict[str, bool] = {}
+
+    def watched(name: str) -> Any:
+        work = getattr(module, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            on_loop_thread[name] = threading.current_thread() is threading.main_thread()
+            return work(*args, **kwargs)
+        return call
+
+    for name in ("build_index", "generate_suggestions", "validate"):
+        monkeypatch.setattr(module, name, watched(name))
+    (tmp_path / "check.py").write_text("def missing(value):\n    return value == None\n")
+    run = await LearningEngine(sessions).run(tmp_path, ["fix_bugs"], "moderate")
+    assert run.suggestions or run.refused, "validation must have run on a suggestion"
+    assert on_loop_thread == {"build_index": False, "generate_suggestions": False,
+                              "validate": False}

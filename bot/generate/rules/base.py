@@ -89,6 +89,11 @@ class RuleTransformer(cst.CSTTransformer):
     # this rule to have anything to rewrite there; None: always walk the module.
     triggers: ClassVar[frozenset[str] | None] = None
 
+    @classmethod
+    def may_fire(cls, found: frozenset[str]) -> bool:
+        """Tell whether a census (of a module or a function) holds one of the triggers."""
+        return cls.triggers is None or not cls.triggers.isdisjoint(found)
+
     def __init__(self, parsed: ParsedModule, style: Style, only: frozenset[str] | None,
                  loops_only: bool = False) -> None:
         super().__init__()
@@ -144,10 +149,9 @@ class RuleTransformer(cst.CSTTransformer):
         if self.only is not None and not any(
                 wanted == symbol or wanted.startswith(symbol + ".") for wanted in self.only):
             return True
-        if self.triggers is not None:
-            found = self.parsed.function_census(line)
-            if found is not None and self.triggers.isdisjoint(found):
-                return True  # nothing in this function (nested ones included) could fire
+        found = self.parsed.function_census(line)
+        if found is not None and not self.may_fire(found):
+            return True  # nothing in this function (nested ones included) could fire
         return self.loops_only and self.parsed.has_loops(line) is False
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef,
@@ -370,10 +374,11 @@ class ParsedModule:
         return any(isinstance(n, _LOOPS) for n in ast.walk(node))
 
 
-def parse_source(source: str, tree: ast.Module | None = None) -> ParsedModule:
+def parse_source(source: str, tree: ast.Module | None = None,
+                 found: frozenset[str] | None = None) -> ParsedModule:
     """Parse a module for the rules; raise libcst.ParserSyntaxError or SyntaxError.
 
-    `tree` is the source's `ast` when the caller has parsed it already.
+    `tree` and `found` are the source's `ast` and its census when the caller has them already.
     """
     module = cst.parse_module(source)
     if tree is None:
@@ -386,7 +391,7 @@ def parse_source(source: str, tree: ast.Module | None = None) -> ParsedModule:
             defs[node.lineno] = node
     return ParsedModule(source, MetadataWrapper(module, unsafe_skip_copy=True),
                         module_facts(tree), names, _import_block_names(module.body), defs,
-                        census(tree))
+                        census(tree) if found is None else found)
 
 
 def apply_rule(rule: type[RuleTransformer], source: str | ParsedModule, style: Style,
@@ -397,25 +402,27 @@ def apply_rule(rule: type[RuleTransformer], source: str | ParsedModule, style: S
     bodies of functions without a loop, where a performance rule has nothing worth proving.
     """
     parsed = parse_source(source) if isinstance(source, str) else source
-    transformer, result = _visit(rule, parsed, style, only, loops_only)
-    if transformer is None or result is None or not transformer.sites:
-        refusals = () if transformer is None else tuple(transformer.refusals)
-        return RuleResult(parsed.source, (), refusals)
-    return RuleResult(result.code, tuple(transformer.sites), tuple(transformer.refusals))
+    visited = _visit(rule, parsed, style, only, loops_only)
+    if visited is None:
+        return RuleResult(parsed.source, (), ())
+    transformer, result = visited
+    code = result.code if transformer.sites else parsed.source
+    return RuleResult(code, tuple(transformer.sites), tuple(transformer.refusals))
 
 
 def find_sites(rule: type[RuleTransformer], parsed: ParsedModule, style: Style, *,
                loops_only: bool = False) -> tuple[Site, ...]:
     """Return where the rule would rewrite the module, without writing the new source out
     (a fifth of a survey's cost on a large module)."""
-    transformer, _ = _visit(rule, parsed, style, None, loops_only)
-    return () if transformer is None else tuple(transformer.sites)
+    visited = _visit(rule, parsed, style, None, loops_only)
+    return () if visited is None else tuple(visited[0].sites)
 
 
 def _visit(rule: type[RuleTransformer], parsed: ParsedModule, style: Style,
            only: frozenset[str] | None, loops_only: bool,
-           ) -> tuple[RuleTransformer | None, cst.Module | None]:
-    if rule.triggers is not None and rule.triggers.isdisjoint(parsed.census):
-        return None, None  # nothing here the rule could rewrite
+           ) -> tuple[RuleTransformer, cst.Module] | None:
+    """Walk the module with the rule; None when its census holds none of the triggers."""
+    if not rule.may_fire(parsed.census):
+        return None
     transformer = rule(parsed, style, only, loops_only)
     return transformer, parsed.wrapper.visit(transformer)
