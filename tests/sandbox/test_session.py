@@ -179,8 +179,9 @@ async def test_a_process_that_fights_the_reset_costs_its_container(
         session: SandboxSession, sandbox_image: str, workdir: Path) -> None:
     """A daemon that kills every process it can makes the reset fail; the container goes."""
     fighter = textwrap.dedent("""
-        import os, signal
+        import os, signal, time
         open("/tmp/marker", "w").write("left")
+        print("started", flush=True)
         if os.fork() == 0:
             os.setsid()
             if os.fork() == 0:
@@ -190,7 +191,8 @@ async def test_a_process_that_fights_the_reset_costs_its_container(
                     except OSError:
                         pass
             os._exit(0)
-        print("started")
+        # Ends only when the fighter kills it, so the fighter is at work before the run ends.
+        time.sleep(120)
     """)
     first = await session.run(_request(sandbox_image, workdir, fighter))
     assert "started" in first.stdout
