@@ -100,40 +100,41 @@ async def _run_with_git(git: SafeGit, repo: Path, head: str, options: RunOptions
                                            head)
             result.session_id = str(session_id)
             bind_log_context(session_id=result.session_id)
-            # The least busy Docker engine that answers (SELFMOD_DOCKER_HOSTS or DOCKER_HOST).
-            hosts = process_hosts(engine_urls(settings.docker_hosts))
-            url, client = await asyncio.to_thread(hosts.pick, wait=DEFAULT_WAIT_SECONDS)
-            progress("setup", "the repository's environment image")
-            image = await EnvImageBuilder(client, engine_url=url,
-                                          index_url=settings.pip_index_url).ensure(
-                base, settings.sandbox_image)
-            # One warm container for the whole run of this one repository.
-            sandbox = SandboxSession(client, engine_url=url, image=image.image,
-                                     limits=SandboxLimits(), recorder=CountingRecorder(
-                                         StoreRecorder(create_sessionmaker(engine))))
-            async with sandbox:
-                perf = (perf_factory or PerfSandbox)(sandbox, image.image,
-                                                     session_id=session_id)
-                pipeline = Pipeline(perf=perf, store=store, progress=progress,
-                                    writer=SignedCommitWriter.from_settings(settings, git),
-                                    llm=llm if llm is not None else LLMProvider(settings),
-                                    cache_dir=settings.data_dir / "index-cache",
-                                    learning=Learning(create_sessionmaker(engine)))
-                result.stages["setup"] += time.perf_counter() - started
-                try:
-                    await pipeline.run(repo, head, base, config, options, result)
-                except BaseException as exc:
-                    process_metrics().count_session(ModificationStatus.FAILED.value)
-                    await store.finish(session_id, ModificationStatus.FAILED,
-                                       build_run_json(result), None,
-                                       error=f"{exc.__class__.__name__}: {exc}"[:2000])
-                    raise
-        report = build_run_json(result)
-        approved = report["summary"]["approved"]
-        total = report["summary"]["suggestions"]
-        process_metrics().count_session(ModificationStatus.COMPLETED.value)
-        await store.finish(session_id, ModificationStatus.COMPLETED, report,
-                           approved / total if total else None)
+            async with store.running(session_id):
+                # The least busy Docker engine that answers (SELFMOD_DOCKER_HOSTS, DOCKER_HOST).
+                hosts = process_hosts(engine_urls(settings.docker_hosts))
+                url, client = await asyncio.to_thread(hosts.pick, wait=DEFAULT_WAIT_SECONDS)
+                progress("setup", "the repository's environment image")
+                image = await EnvImageBuilder(client, engine_url=url,
+                                              index_url=settings.pip_index_url).ensure(
+                    base, settings.sandbox_image)
+                # One warm container for the whole run of this one repository.
+                sandbox = SandboxSession(client, engine_url=url, image=image.image,
+                                         limits=SandboxLimits(), recorder=CountingRecorder(
+                                             StoreRecorder(create_sessionmaker(engine))))
+                async with sandbox:
+                    perf = (perf_factory or PerfSandbox)(sandbox, image.image,
+                                                         session_id=session_id)
+                    pipeline = Pipeline(perf=perf, store=store, progress=progress,
+                                        writer=SignedCommitWriter.from_settings(settings, git),
+                                        llm=llm if llm is not None else LLMProvider(settings),
+                                        cache_dir=settings.data_dir / "index-cache",
+                                        learning=Learning(create_sessionmaker(engine)))
+                    result.stages["setup"] += time.perf_counter() - started
+                    try:
+                        await pipeline.run(repo, head, base, config, options, result)
+                    except BaseException as exc:
+                        process_metrics().count_session(ModificationStatus.FAILED.value)
+                        await store.finish(session_id, ModificationStatus.FAILED,
+                                           build_run_json(result), None,
+                                           error=f"{exc.__class__.__name__}: {exc}"[:2000])
+                        raise
+                report = build_run_json(result)
+                approved = report["summary"]["approved"]
+                total = report["summary"]["suggestions"]
+                process_metrics().count_session(ModificationStatus.COMPLETED.value)
+                await store.finish(session_id, ModificationStatus.COMPLETED, report,
+                                   approved / total if total else None)
         return report
     finally:
         await engine.dispose()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import socket
 import uuid
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.errors import StorageError
@@ -24,13 +31,42 @@ from bot.store.models import (
     SuggestionStatus,
 )
 
+log = logging.getLogger(__name__)
+
 CLI_AGENT = "selfmod-cli"
+# A session in progress says it is alive this often (in its report, until the real report);
+# one silent for STALE_AFTER lost the process that ran it and is closed as failed.
+HEARTBEAT_SECONDS = 30.0
+STALE_AFTER = timedelta(minutes=5)
+# Rows written before heartbeats existed have only their start (whose clock may be the
+# database's local time): they are given a day.
+UNMARKED_STALE_AFTER = timedelta(days=1)
+IN_PROGRESS = frozenset(set(ModificationStatus) - {
+    ModificationStatus.COMPLETED, ModificationStatus.FAILED, ModificationStatus.CANCELLED})
 _PERCENT_LIMIT = Decimal("999.99")
 _VALUE_LIMIT = Decimal("999999.9999")
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)  # the PRD columns are naive TIMESTAMPs
+
+
+def running_marker(now: datetime | None = None) -> dict[str, Any]:
+    """Return the report of a session in progress: who runs it and when it last said so."""
+    moment = now or _now()
+    return {"running": {"host": socket.gethostname(), "pid": os.getpid(),
+                        "heartbeat": moment.isoformat(timespec="seconds")}}
+
+
+def last_sign_of_life(report: Any, started_at: datetime | None,
+                      ) -> tuple[datetime | None, str | None]:
+    """Return when a session in progress last said it was alive, and who ran it."""
+    running = report.get("running") if isinstance(report, dict) else None
+    if isinstance(running, dict):
+        with contextlib.suppress(TypeError, ValueError):
+            return (datetime.fromisoformat(str(running["heartbeat"])),
+                    f"{running.get('host')} (pid {running.get('pid')})")
+    return started_at, None
 
 
 def _clamp(value: float, limit: Decimal, places: str) -> Decimal:
@@ -47,6 +83,7 @@ class SessionStore:
     async def start(self, codebase: str, goals: list[str], safety_level: str,
                     commit_sha: str) -> uuid.UUID:
         """Insert the session (status analyzing) for the command-line agent; return its id."""
+        await self.reap_abandoned()
         async with self._sessionmaker() as db:
             agent = (await db.execute(select(Agent).where(Agent.name == CLI_AGENT))).scalar()
             if agent is None:
@@ -57,10 +94,88 @@ class SessionStore:
                                       modification_goals=goals,
                                       safety_level=ModificationSafety(safety_level),
                                       status=ModificationStatus.ANALYZING,
-                                      commit_sha=commit_sha, trigger="cli")
+                                      commit_sha=commit_sha, trigger="cli",
+                                      report=running_marker())
             db.add(row)
             await db.commit()
             return row.id
+
+    @contextlib.asynccontextmanager
+    async def running(self, session_id: uuid.UUID, *,
+                      every: float = HEARTBEAT_SECONDS) -> AsyncIterator[None]:
+        """Keep the session's heartbeat while the block runs; close it if the block raises.
+
+        A block that finishes the session itself, failure included, is left as it finished:
+        only a session still in progress is closed here (cancelled on an interrupt).
+        """
+        beating = asyncio.create_task(self._beat(session_id, every))
+        try:
+            yield
+        except BaseException as exc:
+            interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+            status = ModificationStatus.CANCELLED if interrupted else ModificationStatus.FAILED
+            error = "cancelled: the process was stopped" if interrupted else (
+                f"{exc.__class__.__name__}: {exc}"[:2000])
+            try:
+                await self._close_in_progress(session_id, status, error)
+            except SQLAlchemyError:
+                log.exception("could not close session %s", session_id)
+            raise
+        finally:
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
+
+    async def _beat(self, session_id: uuid.UUID, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                async with self._sessionmaker() as db:
+                    await db.execute(update(ModificationSession).where(
+                        ModificationSession.id == session_id,
+                        ModificationSession.status.in_(IN_PROGRESS)).values(
+                        report=running_marker()))
+                    await db.commit()
+            except SQLAlchemyError as exc:  # the next beat tries again; the run goes on
+                log.warning("heartbeat of session %s not written: %s", session_id, exc)
+
+    async def _close_in_progress(self, session_id: uuid.UUID, status: ModificationStatus,
+                                 error: str) -> bool:
+        async with self._sessionmaker() as db:
+            done = await db.execute(update(ModificationSession).where(
+                ModificationSession.id == session_id,
+                ModificationSession.status.in_(IN_PROGRESS)).values(
+                status=status, completed_at=_now(), error=error))
+            await db.commit()
+        return bool(getattr(done, "rowcount", 0))
+
+    async def reap_abandoned(self, *, session_id: uuid.UUID | None = None,
+                             now: datetime | None = None) -> list[uuid.UUID]:
+        """Close as failed the sessions in progress whose process stopped saying it runs them.
+
+        A process that is killed (or a machine that goes away) cannot close its sessions;
+        whoever looks next does. Returns the sessions closed.
+        """
+        moment = now or _now()
+        query = select(ModificationSession.id, ModificationSession.report,
+                       ModificationSession.started_at).where(
+            ModificationSession.status.in_(IN_PROGRESS))
+        if session_id is not None:
+            query = query.where(ModificationSession.id == session_id)
+        async with self._sessionmaker() as db:
+            rows = (await db.execute(query)).all()
+        closed = []
+        for row_id, report, started_at in rows:
+            seen, runner = last_sign_of_life(report, started_at)
+            limit = STALE_AFTER if runner is not None else UNMARKED_STALE_AFTER
+            if seen is None or moment - seen <= limit:
+                continue
+            who = f"by {runner} " if runner else ""
+            error = (f"abandoned: the process running it {who}stopped; no sign of life since "
+                     f"{seen.isoformat(timespec='seconds')}Z")
+            if await self._close_in_progress(row_id, ModificationStatus.FAILED, error):
+                log.warning("session %s %s", row_id, error)
+                closed.append(row_id)
+        return closed
 
     async def set_status(self, session_id: uuid.UUID, status: ModificationStatus) -> None:
         """Move the session to a stage."""

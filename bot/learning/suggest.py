@@ -85,30 +85,31 @@ class LearningEngine:
             raise ValueError(f"{codebase_path} is not a folder")
         level = SafetyLevel(safety_level)
         session_id = await self._store.start(str(root), list(goals), level.value, "")
-        # The heavy steps run in a thread: this is a coroutine, its loop may serve others.
-        index = await asyncio.to_thread(build_index, root)
-        learned = await self._learning.start(str(root), index.conventions)
-        found = await asyncio.to_thread(generate_suggestions, root, index, goals)
-        if self._llm is not None and self._llm.enabled and "improve_performance" in goals:
-            examples = build_examples_text(learned.profile.examples)
-            proposed, _ = await self._llm.propose(
-                [replace(t, examples=examples) for t in build_llm_targets(root, index)])
-            found.extend(proposed)
-        policy = Policy(own_modules=frozenset(m.split(".")[0] for m in index.modules))
-        kept: list[Suggestion] = []
-        refused: list[tuple[Suggestion, tuple[str, ...]]] = []
-        for suggestion in select_candidates(learned, found):
-            checked, verdict = await asyncio.to_thread(validate, suggestion, policy, level)
-            await self._store.add_suggestion(session_id, checked)
-            reasons = refuse(learned, checked) if verdict.accepted else verdict.reasons
-            if verdict.accepted and not reasons:
-                kept.append(checked)
-                continue
-            refused.append((checked, reasons))
-            await self._store.decide(checked.id, Decision(False, (Rejection(
-                Reason.UNSAFE, "; ".join(reasons)),), verdict.score, None), {}, None)
-        await self._store.finish(session_id, ModificationStatus.COMPLETED, {
-            "suggestions": [s.to_json() for s in kept],
-            "refused": [{"id": str(s.id), "reasons": list(r)} for s, r in refused],
-            "learning": learned.to_json()}, None)
+        async with self._store.running(session_id):
+            # The heavy steps run in a thread: this is a coroutine, its loop may serve others.
+            index = await asyncio.to_thread(build_index, root)
+            learned = await self._learning.start(str(root), index.conventions)
+            found = await asyncio.to_thread(generate_suggestions, root, index, goals)
+            if self._llm is not None and self._llm.enabled and "improve_performance" in goals:
+                examples = build_examples_text(learned.profile.examples)
+                proposed, _ = await self._llm.propose(
+                    [replace(t, examples=examples) for t in build_llm_targets(root, index)])
+                found.extend(proposed)
+            policy = Policy(own_modules=frozenset(m.split(".")[0] for m in index.modules))
+            kept: list[Suggestion] = []
+            refused: list[tuple[Suggestion, tuple[str, ...]]] = []
+            for suggestion in select_candidates(learned, found):
+                checked, verdict = await asyncio.to_thread(validate, suggestion, policy, level)
+                await self._store.add_suggestion(session_id, checked)
+                reasons = refuse(learned, checked) if verdict.accepted else verdict.reasons
+                if verdict.accepted and not reasons:
+                    kept.append(checked)
+                    continue
+                refused.append((checked, reasons))
+                await self._store.decide(checked.id, Decision(False, (Rejection(
+                    Reason.UNSAFE, "; ".join(reasons)),), verdict.score, None), {}, None)
+            await self._store.finish(session_id, ModificationStatus.COMPLETED, {
+                "suggestions": [s.to_json() for s in kept],
+                "refused": [{"id": str(s.id), "reasons": list(r)} for s, r in refused],
+                "learning": learned.to_json()}, None)
         return SuggestionRun(session_id, tuple(kept), tuple(refused), learned)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from bot.engine.record import SessionStore
 from bot.github.intake import DeliveryRecorder
 from bot.github.router import build_router
 from bot.settings import Settings
@@ -52,6 +53,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         raise
     app[ENGINE] = engine
     app[SESSIONS] = create_sessionmaker(engine)
+    # Sessions whose process died (this server before a restart, say) are closed as failed.
+    await SessionStore(app[SESSIONS]).reap_abandoned()
     app[QUEUE] = JobQueue(engine)
     app[RECORDER] = DeliveryRecorder(app[QUEUE])
     yield

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.analysis.repoconfig import load_repo_config
 from bot.engine.gitrepo import CommitRequest
 from bot.engine.pipeline import Pipeline, Progress, RunOptions, RunResult, export_snapshot
-from bot.engine.record import SessionStore
+from bot.engine.record import SessionStore, running_marker
 from bot.engine.report import build_run_json
 from bot.errors import GitError
 from bot.generate.llm import LLMProvider
@@ -44,6 +44,7 @@ TRIGGER = "api"
 async def create_session(sessionmaker: async_sessionmaker[AsyncSession], codebase: Path,
                          body: AnalyzeBody, head: str) -> uuid.UUID:
     """Insert the analysis session (status analyzing) for the API agent; return its id."""
+    await SessionStore(sessionmaker).reap_abandoned()
     async with sessionmaker() as db:
         agent = (await db.execute(select(Agent).where(Agent.name == API_AGENT))).scalar()
         if agent is None:
@@ -54,7 +55,7 @@ async def create_session(sessionmaker: async_sessionmaker[AsyncSession], codebas
                                   modification_goals=list(body.goals),
                                   safety_level=ModificationSafety(body.safety_level),
                                   status=ModificationStatus.ANALYZING, commit_sha=head,
-                                  trigger=TRIGGER)
+                                  trigger=TRIGGER, report=running_marker())
         db.add(row)
         await db.commit()
         return row.id
@@ -103,34 +104,35 @@ async def run_analysis(state: ApiState, sessionmaker: async_sessionmaker[AsyncSe
     store = SessionStore(sessionmaker)
     result = RunResult(str(repo), head, body.goals, body.safety_level)
     result.session_id = str(session_id)
-    try:
-        with tempfile.TemporaryDirectory(prefix="selfmod-api-") as folder:
-            base = Path(folder) / "base"
-            base.mkdir()
-            await asyncio.to_thread(export_snapshot, repo, head, base)
-            config = replace(load_repo_config(base), goals=body.goals,
-                             safety_level=body.safety_level)
-            url = settings.docker_hosts[0] if settings.docker_hosts else DEFAULT_DOCKER_HOST
-            runner = SandboxRunner(open_docker(url), engine_url=url,
-                                   recorder=StoreRecorder(sessionmaker))
-            writer = ReviewBranchWriter(SignedCommitWriter(state.git, state.signing_key(),
-                                                           state.author), session_id)
-            pipeline = Pipeline(perf=PerfSandbox(runner, settings.sandbox_image,
-                                                 session_id=session_id),
-                                writer=writer, store=store, llm=LLMProvider(settings),
-                                progress=_progress(session_id),
-                                cache_dir=settings.data_dir / "index-cache",
-                                learning=Learning(sessionmaker))
-            await pipeline.run(repo, head, base, config, RunOptions(), result)
-    except asyncio.CancelledError:
-        await store.finish(session_id, ModificationStatus.CANCELLED, build_run_json(result),
-                           None, error="cancelled: the server stopped")
-        raise
-    except Exception as exc:  # the one catch-all of a background analysis: recorded, logged
-        log.exception("analysis %s failed", session_id)
-        await store.finish(session_id, ModificationStatus.FAILED, build_run_json(result), None,
-                           error=f"{exc.__class__.__name__}: {exc}"[:2000])
-        return
+    async with store.running(session_id):
+        try:
+            with tempfile.TemporaryDirectory(prefix="selfmod-api-") as folder:
+                base = Path(folder) / "base"
+                base.mkdir()
+                await asyncio.to_thread(export_snapshot, repo, head, base)
+                config = replace(load_repo_config(base), goals=body.goals,
+                                 safety_level=body.safety_level)
+                url = settings.docker_hosts[0] if settings.docker_hosts else DEFAULT_DOCKER_HOST
+                runner = SandboxRunner(open_docker(url), engine_url=url,
+                                       recorder=StoreRecorder(sessionmaker))
+                writer = ReviewBranchWriter(SignedCommitWriter(state.git, state.signing_key(),
+                                                               state.author), session_id)
+                pipeline = Pipeline(perf=PerfSandbox(runner, settings.sandbox_image,
+                                                     session_id=session_id),
+                                    writer=writer, store=store, llm=LLMProvider(settings),
+                                    progress=_progress(session_id),
+                                    cache_dir=settings.data_dir / "index-cache",
+                                    learning=Learning(sessionmaker))
+                await pipeline.run(repo, head, base, config, RunOptions(), result)
+        except asyncio.CancelledError:
+            await store.finish(session_id, ModificationStatus.CANCELLED, build_run_json(result),
+                               None, error="cancelled: the server stopped")
+            raise
+        except Exception as exc:  # the one catch-all of a background analysis: recorded, logged
+            log.exception("analysis %s failed", session_id)
+            await store.finish(session_id, ModificationStatus.FAILED, build_run_json(result), None,
+                               error=f"{exc.__class__.__name__}: {exc}"[:2000])
+            return
     report = build_run_json(result)
     total = report["summary"]["suggestions"]
     await store.finish(session_id, ModificationStatus.COMPLETED, report,

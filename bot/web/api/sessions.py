@@ -11,6 +11,7 @@ from aiohttp import web
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.engine.record import SessionStore
 from bot.safety.score import SafetyLevel
 from bot.store.models import (
     CodeModification,
@@ -180,6 +181,8 @@ async def build_modification_json(db: AsyncSession, row: CodeModification) -> di
 async def get_session(request: web.Request) -> web.Response:
     """Answer an analysis session's state and everything recorded about it."""
     session_id = parse_uuid(request.match_info["id"], "id")
+    # One whose process died says so rather than staying in progress for ever.
+    await SessionStore(request.app[SESSIONS]).reap_abandoned(session_id=session_id)
     async with request.app[SESSIONS]() as db:
         return web.json_response(await build_session_json(db, await load_session(db,
                                                                                   session_id)))
