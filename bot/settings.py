@@ -12,7 +12,8 @@ from bot.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///selfmod.db"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
-DEFAULT_SANDBOX_IMAGE = "python:3.11-slim"
+# What scripts/setup (or `selfmod sandbox build-image`) builds locally, with no registry.
+DEFAULT_SANDBOX_IMAGE = "selfmod-sandbox:latest"
 _DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg", "postgresql", "postgres")
 
 

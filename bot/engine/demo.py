@@ -31,10 +31,9 @@ from bot.engine.demo_sample import SAMPLE_FILES
 from bot.errors import SandboxError, SelfmodError
 from bot.fakehub.server import FakeHub
 from bot.fakehub.state import Issue, Repo
-from bot.settings import DEFAULT_SANDBOX_IMAGE, Settings, load_settings
+from bot.settings import Settings, load_settings
 from bot.store.models import CodeModification
 
-DEMO_IMAGE = "selfmod-sandbox:latest"
 INSTALLATION_ID = 1
 OWNER, NAME, PERSON = "demo-org", "graphs", "alice"
 ROLLBACK_REASON = "slower in prod"
@@ -317,8 +316,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # bandit's plugin loader complains about an optional output format nobody uses here.
     logging.getLogger("stevedore").setLevel(logging.CRITICAL)
-    image = settings.sandbox_image if settings.sandbox_image != DEFAULT_SANDBOX_IMAGE \
-        else DEMO_IMAGE
+    image = settings.sandbox_image
     folder = Path(tempfile.mkdtemp(prefix="selfmod-demo-"))
     story = DemoStory(folder, image, say=(lambda step: None) if args.json else _print_step)
     report = asyncio.run(story.run())

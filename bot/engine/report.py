@@ -91,9 +91,10 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append(f"baseline tests: {base['passed']} passed, {len(base['failed'])} failing, "
                      f"{base['seconds']:.1f} s")
     if report["profile"]:
-        lines.append("profile (own time):")
-        lines += [f"  {p['own_seconds']:9.4f} s  {p['calls']:>7} calls  {p['function']}"
-                  for p in report["profile"][:5]]
+        # Sampled, so calls are not counted: time in the function, and with what it calls.
+        lines.append("profile of the tests (sampled): own time, with callees")
+        lines += [f"  {p['own_seconds']:8.3f} s  {p['cumulative_seconds']:8.3f} s  "
+                  f"{p['function']}" for p in report["profile"][:5]]
     lines.append("")
     header = f"{'decision':<9} {'time saved (95% CI)':<27} {'tests':<12} suggestion"
     lines += [header, "-" * len(header)]

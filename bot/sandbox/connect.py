@@ -6,7 +6,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from bot.errors import DockerUnavailableError
+from bot.errors import DockerUnavailableError, SandboxError
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 # Errors that mean "the engine is not there" rather than "the engine said no".
@@ -30,3 +30,10 @@ def unavailable(url: str, exc: BaseException) -> DockerUnavailableError:
     reason = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
     return DockerUnavailableError(f"the Docker engine at {url} does not answer: {reason}")
 
+
+
+def missing_image(image: str, url: str) -> SandboxError:
+    """Build the error for a sandbox image the engine at url does not have."""
+    return SandboxError(f"the sandbox image {image} is not on the Docker engine at {url}: build "
+                        "it with `selfmod sandbox build-image` (scripts/setup does), or set "
+                        "SELFMOD_SANDBOX_IMAGE to an image that engine has")

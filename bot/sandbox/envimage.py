@@ -36,7 +36,7 @@ import docker.types
 from docker.models.containers import Container
 
 from bot.errors import SandboxError
-from bot.sandbox.connect import UNAVAILABLE_ERRORS, unavailable
+from bot.sandbox.connect import UNAVAILABLE_ERRORS, missing_image, unavailable
 from bot.sandbox.deps import DependencySet, EnvConfig, find_dependencies
 from bot.sandbox.limits import GIB, MIB
 from bot.sandbox.runner import LABEL
@@ -115,10 +115,10 @@ class EnvImageBuilder:
                     config: EnvConfig | None = None) -> EnvImage:
         """Return the repository's environment image (blocking)."""
         deps = find_dependencies(repo, config)
-        if deps.is_empty:
-            return EnvImage(base_image, built=False, key=None, notes=deps.notes)
         try:
             base = self._client.images.get(base_image)
+            if deps.is_empty:
+                return EnvImage(base_image, built=False, key=None, notes=deps.notes)
             key = build_env_key(base.id, deps, self._index_url)
             tag = f"{ENV_REPOSITORY}:{key}"
             try:
@@ -128,8 +128,7 @@ class EnvImageBuilder:
                 pass
             _Build(self._client, base, deps, key, self).run(tag)
         except docker.errors.ImageNotFound:
-            raise SandboxError(f"the sandbox base image {base_image} is missing: build it with "
-                               "`selfmod sandbox build-image`") from None
+            raise missing_image(base_image, self._engine_url) from None
         except UNAVAILABLE_ERRORS as exc:
             raise unavailable(self._engine_url, exc) from exc
         return EnvImage(tag, built=True, key=key, notes=deps.notes)

@@ -34,7 +34,7 @@ import docker.types
 from docker.models.containers import Container
 
 from bot.errors import SandboxError
-from bot.sandbox.connect import UNAVAILABLE_ERRORS, unavailable
+from bot.sandbox.connect import UNAVAILABLE_ERRORS, missing_image, unavailable
 from bot.sandbox.limits import SandboxLimits
 from bot.sandbox.recorder import ExecutionRecorder, build_record
 from bot.sandbox.violations import Violation, ViolationKind, build_violations
@@ -240,6 +240,8 @@ class SandboxRunner:
     def _run_sync(self, run: _Run) -> SandboxResult:
         try:
             return run.execute()
+        except docker.errors.ImageNotFound:
+            raise missing_image(run.request.image, self._engine_url) from None
         except UNAVAILABLE_ERRORS as exc:
             raise unavailable(self._engine_url, exc) from exc
 

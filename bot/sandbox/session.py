@@ -35,7 +35,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from bot.errors import SandboxError
-from bot.sandbox.connect import UNAVAILABLE_ERRORS, unavailable
+from bot.sandbox.connect import UNAVAILABLE_ERRORS, missing_image, unavailable
 from bot.sandbox.limits import SandboxLimits
 from bot.sandbox.recorder import ExecutionRecorder, build_record
 from bot.sandbox.reset import RESET_SCRIPT, WRAPPER_SCRIPT
@@ -157,6 +157,8 @@ class SandboxSession:
                 self._box.usable = False
             if isinstance(exc, UNAVAILABLE_ERRORS):
                 raise unavailable(self._engine_url, exc) from exc
+            if isinstance(exc, docker.errors.ImageNotFound):
+                raise missing_image(self.image, self._engine_url) from None
             raise
         finally:
             if self._box is not None and not self._box.usable:

@@ -68,6 +68,8 @@ def test_text_report_is_a_table() -> None:
     assert "test_failure: failing: t1" in text
     assert "branch self-mod/x (ffffffffffff)" in text
     assert "1 approved, 1 rejected" in text
+    # The profile is sampled: its lines give times, never a count of calls it did not make.
+    assert "profile of the tests (sampled)" in text and " calls " not in text
 
 
 def test_no_tests_reason_is_shown() -> None:

@@ -187,6 +187,15 @@ async def test_a_missing_base_image_is_a_clear_error(builder: EnvImageBuilder,
         await builder.ensure(tmp_path, "selfmod-no-such-image:latest")
 
 
+@pytest.mark.docker
+async def test_a_missing_base_image_is_a_clear_error_without_dependencies(
+        builder: EnvImageBuilder, tmp_path: Path) -> None:
+    """A repository that declares nothing still needs the base image: said here, not later."""
+    (tmp_path / "calc.py").write_text("x = 1\n")
+    with pytest.raises(SandboxError, match="selfmod-no-such-image:latest is not on"):
+        await builder.ensure(tmp_path, "selfmod-no-such-image:latest")
+
+
 def test_the_key_depends_on_base_index_and_files(tmp_path: Path) -> None:
     """The cache key changes with the base image, the index or any dependency file."""
     (tmp_path / "requirements.txt").write_text("attrs\n")

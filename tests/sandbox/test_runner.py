@@ -176,3 +176,14 @@ async def test_through_the_engine_api_alone_a_run_is_complete(
     assert (out / "made.txt").read_text() == "made" and (out / "calc.py").exists()
     assert result.accessed_external_resources
     assert result.peak_memory_bytes and result.peak_memory_bytes > 0
+
+
+@pytest.mark.docker
+async def test_a_missing_image_is_a_clear_error(runner: SandboxRunner, workdir: Path,
+                                                leftovers: Callable[[], list[Any]]) -> None:
+    """An image the engine lacks (no registry to pull from) names how to build one."""
+    request = SandboxRequest(workdir=_repo(workdir), image="selfmod-no-such-image:latest",
+                             command=["python", "-c", "pass"])
+    with pytest.raises(SandboxError, match="selfmod sandbox build-image"):
+        await runner.run(request)
+    assert leftovers() == []

@@ -455,3 +455,14 @@ async def test_through_the_engine_api_alone_runs_stay_apart(
         assert bad.accessed_external_resources
         assert session.containers_started == 1
     assert leftovers() == []
+
+
+async def test_a_missing_image_is_a_clear_error(docker_client: docker.DockerClient,
+                                                workdir: Path) -> None:
+    """A session on an image the engine lacks names how to build one, and leaves nothing."""
+    async with SandboxSession(docker_client, engine_url="x", image="selfmod-no-such:latest",
+                              limits=LIMITS) as opened:
+        with pytest.raises(SandboxError, match="selfmod-no-such:latest is not on the Docker"):
+            await opened.run(SandboxRequest(workdir=workdir, image="selfmod-no-such:latest",
+                                            limits=LIMITS, command=["true"]))
+    _assert_gone(docker_client, opened)
