@@ -65,7 +65,7 @@ def last_sign_of_life(report: Any, started_at: datetime | None,
     if isinstance(running, dict):
         with contextlib.suppress(TypeError, ValueError):
             return (datetime.fromisoformat(str(running["heartbeat"])),
-                    f"{running.get('host')} (pid {running.get('pid')})")
+                    f"{running.get('host')}, pid {running.get('pid')}")
     return started_at, None
 
 
@@ -169,8 +169,8 @@ class SessionStore:
             limit = STALE_AFTER if runner is not None else UNMARKED_STALE_AFTER
             if seen is None or moment - seen <= limit:
                 continue
-            who = f"by {runner} " if runner else ""
-            error = (f"abandoned: the process running it {who}stopped; no sign of life since "
+            who = f" ({runner})" if runner else ""
+            error = (f"abandoned: the process running it{who} stopped; no sign of life since "
                      f"{seen.isoformat(timespec='seconds')}Z")
             if await self._close_in_progress(row_id, ModificationStatus.FAILED, error):
                 log.warning("session %s %s", row_id, error)
