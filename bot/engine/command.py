@@ -27,6 +27,7 @@ from bot.sandbox.envimage import EnvImageBuilder
 from bot.sandbox.hosts import DEFAULT_WAIT_SECONDS, engine_urls, process_hosts
 from bot.sandbox.limits import SandboxLimits
 from bot.sandbox.recorder import StoreRecorder
+from bot.sandbox.runner import remove_orphans
 from bot.sandbox.session import SandboxSession
 from bot.settings import Settings
 from bot.store.db import create_engine, create_sessionmaker, is_sqlite
@@ -104,6 +105,8 @@ async def _run_with_git(git: SafeGit, repo: Path, head: str, options: RunOptions
                 # The least busy Docker engine that answers (SELFMOD_DOCKER_HOSTS, DOCKER_HOST).
                 hosts = process_hosts(engine_urls(settings.docker_hosts))
                 url, client = await asyncio.to_thread(hosts.pick, wait=DEFAULT_WAIT_SECONDS)
+                # What a killed earlier run on this machine left there goes now.
+                await asyncio.to_thread(remove_orphans, client)
                 progress("setup", "the repository's environment image")
                 image = await EnvImageBuilder(client, engine_url=url,
                                               index_url=settings.pip_index_url).ensure(

@@ -150,20 +150,21 @@ def install_signal_handlers(worker: Worker) -> None:
 
 
 def sweep_sandbox_leftovers(settings: Settings) -> int:
-    """Remove sandbox containers that a crashed worker left on each engine; return how many.
+    """Remove sandbox containers that a crashed process left on each engine; return how many.
 
-    Only containers older than any sandbox run may last are touched, so the live runs of
-    other workers sharing an engine are safe.
+    Those of a process of this machine that has ended go at once; others only when older than
+    any sandbox run may last, so the live runs of other machines sharing an engine are safe.
     """
     from bot.errors import SandboxError
     from bot.sandbox.connect import DEFAULT_DOCKER_HOST, open_docker
-    from bot.sandbox.runner import remove_leftovers
+    from bot.sandbox.runner import remove_leftovers, remove_orphans
 
     removed = 0
     for url in settings.docker_hosts or (DEFAULT_DOCKER_HOST,):
         try:
             client = open_docker(url, timeout=10)
             try:
+                removed += remove_orphans(client)
                 removed += remove_leftovers(client, older_than=LEFTOVER_AGE_SECONDS)
             finally:
                 client.close()

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import enum
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -53,6 +54,11 @@ RUN_LABEL = "org.selfmod.sandbox.run"
 # Who started a container (a worker's name): leftovers can be removed per owner, so a worker
 # that restarts never removes the live runs of another worker on the same engine.
 OWNER_LABEL = "org.selfmod.sandbox.owner"
+# Which process of which machine started a container: the next selfmod process on that machine
+# removes at once what a process that has ended left (a killed `selfmod run`, a server that was
+# restarted), without waiting for the age-based sweep.
+PROCESS_LABEL = "org.selfmod.sandbox.process"
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 MOUNT = "/sandbox"
 WORKDIR = f"{MOUNT}/work"
 AUDIT_LOG = f"{MOUNT}/audit/log"
@@ -489,12 +495,79 @@ def put_work_copy(container: Container, volume_path: str | None, spool: IO[bytes
 
 
 def owner_labels(owner: str | None) -> dict[str, str]:
-    """Return the labels that mark an owner's containers (none without an owner)."""
+    """Return the labels that mark this process's containers, and an owner's when given."""
+    labels = {}
+    identity = process_identity()
+    if identity is not None:
+        labels[PROCESS_LABEL] = identity
     if owner is None:
-        return {}
+        return labels
     if not owner or "=" in owner or len(owner) > 128:
         raise SandboxError("a sandbox owner is a short name without '='")
-    return {OWNER_LABEL: owner}
+    return {**labels, OWNER_LABEL: owner}
+
+
+def process_identity(pid: int | None = None) -> str | None:
+    """Return "<host>/<boot id>/<pid>/<start tick>" naming a live process of this machine.
+
+    The start tick tells a process from a later one given the same id. None when the process
+    does not exist, or when this machine does not say (no /proc).
+    """
+    number = os.getpid() if pid is None else pid
+    try:
+        boot = _BOOT_ID.read_text().strip()
+        stat = Path(f"/proc/{number}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22, the start time, counted after the command name (which may hold spaces).
+    start = stat.rpartition(")")[2].split()[19]
+    return f"{socket.gethostname()}/{boot}/{number}/{start}"
+
+
+def is_orphan(identity: str) -> bool:
+    """Tell whether a container's process label names a process of this machine that ended.
+
+    Only a certain answer counts: another machine, another boot, an unreadable /proc or a
+    malformed label all say no (the age-based sweep is for those).
+    """
+    parts = identity.split("/")
+    mine = process_identity()
+    if len(parts) != 4 or not parts[2].isdigit() or mine is None:
+        return False
+    if parts[:2] != mine.split("/")[:2]:
+        return False
+    try:
+        Path(f"/proc/{parts[2]}/stat").stat()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # hidden from us: perhaps alive
+    current = process_identity(int(parts[2]))
+    return current is not None and current != identity  # the id now names a later process
+
+
+def remove_orphans(client: docker.DockerClient) -> int:
+    """Remove the sandbox containers and volumes whose process on this machine has ended."""
+    answers: dict[str, bool] = {}
+
+    def orphaned(labels: Mapping[str, str] | None) -> bool:
+        identity = (labels or {}).get(PROCESS_LABEL, "")
+        if identity not in answers:
+            answers[identity] = is_orphan(identity)
+        return answers[identity]
+
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": [LABEL, PROCESS_LABEL]}):
+        if orphaned(container.labels):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+                removed += 1
+    for volume in client.volumes.list(filters={"label": [LABEL, PROCESS_LABEL]}):
+        if orphaned(volume.attrs.get("Labels")):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                volume.remove()
+                removed += 1
+    return removed
 
 
 def remove_leftovers(client: docker.DockerClient, *, owner: str | None = None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,7 +17,16 @@ import pytest
 from bot.errors import SandboxError
 from bot.sandbox.limits import MIB, SandboxLimits
 from bot.sandbox.recorder import ExecutionRecord
-from bot.sandbox.runner import KillReason, SandboxRequest, SandboxResult, remove_leftovers
+from bot.sandbox.runner import (
+    PROCESS_LABEL,
+    KillReason,
+    SandboxRequest,
+    SandboxResult,
+    is_orphan,
+    process_identity,
+    remove_leftovers,
+    remove_orphans,
+)
 from bot.sandbox.session import SESSION_LABEL, SandboxSession
 
 pytestmark = pytest.mark.docker
@@ -466,3 +477,70 @@ async def test_a_missing_image_is_a_clear_error(docker_client: docker.DockerClie
             await opened.run(SandboxRequest(workdir=workdir, image="selfmod-no-such:latest",
                                             limits=LIMITS, command=["true"]))
     _assert_gone(docker_client, opened)
+
+
+_KILLED_RUN = textwrap.dedent("""
+    import asyncio, sys
+    from pathlib import Path
+    import docker
+    from bot.sandbox.limits import MIB, SandboxLimits
+    from bot.sandbox.runner import SandboxRequest
+    from bot.sandbox.session import SandboxSession
+
+    async def main():
+        limits = SandboxLimits(timeout=120, memory_bytes=256 * MIB, pids=64,
+                               tmp_bytes=8 * MIB, work_bytes=16 * MIB)
+        session = SandboxSession(docker.from_env(), engine_url="x", image=sys.argv[1],
+                                 limits=limits, owner=sys.argv[2])
+        await session.run(SandboxRequest(workdir=Path(sys.argv[3]), image=sys.argv[1],
+                                         limits=limits, command=["sleep", "100"]))
+
+    asyncio.run(main())
+""")
+
+
+async def test_what_a_killed_process_left_is_removed_at_once(
+        docker_client: docker.DockerClient, sandbox_image: str, workdir: Path,
+        sandbox_owner: str, leftovers: Callable[[], list[Any]]) -> None:
+    """A run killed with SIGKILL leaves its container; the next process removes it, young."""
+    live = SandboxSession(docker_client, engine_url="x", image=sandbox_image, limits=LIMITS,
+                          owner=sandbox_owner)
+    await live.run(SandboxRequest(workdir=workdir, image=sandbox_image, limits=LIMITS,
+                                  command=["true"]))
+    mine = {c.id for c in leftovers() if hasattr(c, "labels")}
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, sandbox_image, sandbox_owner,
+                              str(workdir)])
+    try:
+        killed: list[Any] = []
+        for _ in range(600):  # its volume comes first, then its container
+            killed = [c for c in leftovers() if hasattr(c, "labels") and c.id not in mine]
+            if killed:
+                break
+            await asyncio.sleep(0.1)
+        assert killed and killed[0].labels[PROCESS_LABEL].split("/")[2] == str(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    # Its container and its volume go (and any other ended process's on this machine).
+    assert remove_orphans(docker_client) >= 2
+    assert {getattr(c, "id", None) for c in leftovers()} >= mine  # the live session's stay
+    assert len(leftovers()) == 2
+    await live.close()
+
+
+def test_only_an_ended_process_of_this_machine_is_an_orphan() -> None:
+    """Another machine, another boot, a malformed label or a live process are left alone."""
+    me = process_identity()
+    assert me is not None and me == process_identity(os.getpid())
+    host, boot, _pid, _start = me.split("/")
+    ended = subprocess.Popen(["sleep", "0"])
+    gone = process_identity(ended.pid)
+    ended.wait()
+    assert gone is not None and is_orphan(gone)
+    assert not is_orphan(me)
+    assert not is_orphan(f"elsewhere/{boot}/{ended.pid}/1")
+    assert not is_orphan(f"{host}/another-boot/{ended.pid}/1")
+    assert not is_orphan("") and not is_orphan("a/b/c") and not is_orphan(f"{host}/{boot}/x/1")
+    # The same id given to a later process: the start tick tells them apart.
+    later = me.rsplit("/", 1)[0] + "/1"
+    assert is_orphan(later)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.engine.worker import sweep_sandbox_leftovers
 from bot.settings import Settings
 from bot.vcs.commit import Author
 from bot.vcs.keys import SigningKey, key_path, load_or_create_key
@@ -61,6 +62,13 @@ async def api_state_context(app: web.Application) -> AsyncIterator[None]:
     git = SafeGit.create()
     state = ApiState(git, app[SETTINGS])
     app[API_STATE] = state
+    if app[SETTINGS].api_token:
+        # The API runs sandboxes in this process: what one that was killed left goes (in the
+        # background: an engine that does not answer must not hold the server's start).
+        async def sweep() -> None:
+            await asyncio.to_thread(sweep_sandbox_leftovers, app[SETTINGS])
+
+        state.start(sweep)
     try:
         yield
     finally:
