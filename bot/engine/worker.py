@@ -179,8 +179,9 @@ def sweep_sandbox_leftovers(settings: Settings) -> int:
 def worker_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run `selfmod worker`."""
     from bot.engine.jobs import build_job_handlers
+    from bot.engine.record import SessionStore
     from bot.logs import configure_logging
-    from bot.store.db import create_engine
+    from bot.store.db import create_engine, create_sessionmaker
     from bot.store.migrate import ensure_current
 
     configure_logging(settings)
@@ -201,6 +202,7 @@ def worker_command(args: argparse.Namespace, settings: Settings) -> int:
 
                 serve_process_metrics(settings.metrics_port)
             await asyncio.to_thread(sweep_sandbox_leftovers, settings)
+            await SessionStore(create_sessionmaker(engine)).reap_abandoned()
             log.info("worker %s started", worker.worker_id)
             try:
                 await worker.run(once=args.once)

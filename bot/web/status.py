@@ -19,8 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import utcnow
+from bot.engine.record import SessionStore
 from bot.store.models import CodeModification, Installation, ModificationSession, Repository
-from bot.web.keys import ENGINE
+from bot.web.keys import ENGINE, SESSIONS
 
 routes = web.RouteTableDef()
 
@@ -90,6 +91,8 @@ class StatusSnapshot:
 @routes.get("/")
 async def status_page(request: web.Request) -> web.Response:
     """Render the status page from the database."""
+    # A session whose process died shows as failed, not as running for ever.
+    await SessionStore(request.app[SESSIONS]).reap_abandoned()
     snapshot = await read_status(request.app[ENGINE], now=utcnow())
     return web.Response(text=build_status_html(snapshot), content_type="text/html",
                         charset="utf-8",

@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.clock import utcnow
+from bot.engine.record import STALE_AFTER, running_marker
 from bot.settings import load_settings
 from bot.store.models import (
     CodeModification,
@@ -94,6 +95,20 @@ async def test_text_from_the_database_is_escaped(migrated_engine: Any, aiohttp_c
     assert "<script" not in page
     assert "&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;" in page
     assert "javascript:" not in page
+
+
+async def test_a_session_whose_process_died_shows_as_failed(
+        migrated_engine: Any, aiohttp_client: Any, database_url: str) -> None:
+    """A session in progress whose heartbeat stopped is closed when the page is read."""
+    now = utcnow()
+    async with migrated_engine.begin() as db:
+        await db.execute(ModificationSession.__table__.insert().values(
+            id=uuid.uuid4(), codebase_path="/w", status="benchmarking", trigger="push",
+            report=running_marker(now - STALE_AFTER - timedelta(minutes=1))))
+    client = await aiohttp_client(create_app(load_settings({"DATABASE_URL": database_url})))
+    page = await (await client.get("/")).text()
+    assert "abandoned: the process running it" in page
+    assert '<span class="stage now">benchmarking</span>' not in page
 
 
 async def test_empty_database_says_so(migrated_engine: Any) -> None:
