@@ -162,6 +162,15 @@ class Pipeline:
             await self._unverified(repo, head, base, index, result, options)
             return result
         samples = await self._baseline(base, config, index, result, options)
+        baseline = result.baseline
+        if baseline is not None and baseline.passed == 0 and not baseline.succeeded:
+            # Nothing passed (an import error at collection, a missing dependency): no change
+            # could be proved, so say why instead of trying each one.
+            result.status = "baseline_failed"
+            result.reason = ("no test passed in the sandbox before any change ("
+                             f"{'; '.join(baseline.failing_names()[:3])}), so nothing can be "
+                             f"verified: {last_error_lines(baseline.log_tail)}")
+            return result
         suggestions = await self._generate(base, index, result, options)
         survivors = await self._validate(suggestions, index, result, options)
         samples = await self._trace_missing(base, config, index, survivors, result, samples)
@@ -493,3 +502,12 @@ def export_snapshot(repo: Path, head: str, dest: Path, git: SafeGit | None = Non
         return export_commit(git, git.open(repo), head, dest)
     with SafeGit.create() as own:
         return export_commit(own, own.open(repo), head, dest)
+
+
+def last_error_lines(log: str, *, lines: int = 4, limit: int = 600) -> str:
+    """Return what a test log says went wrong: pytest's error lines ("E   ..."), else its end."""
+    every = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [line.removeprefix("E").strip() for line in every if line.startswith("E ")]
+    kept = list(dict.fromkeys(errors))[-lines:] or every[-lines:]
+    text = " | ".join(kept) or "the test command printed nothing"
+    return text if len(text) <= limit else "..." + text[-limit:]

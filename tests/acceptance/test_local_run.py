@@ -134,6 +134,29 @@ def test_repository_without_tests_gets_no_proposal(fixture_repo: Callable[[str],
     assert _branches(repo) == ["main"]
 
 
+def test_src_layout_tests_import_the_code_under_src(fixture_repo: Callable[[str], Path],
+                                                    tmp_path: Path) -> None:
+    """The repository is never installed; its src/ packages are importable all the same."""
+    repo = fixture_repo("src_layout")
+    done = _run(repo, tmp_path, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == "completed"
+    assert report["baseline_tests"]["passed"] == 2 and report["baseline_tests"]["failed"] == []
+
+
+def test_tests_that_cannot_run_stop_the_run_with_why(fixture_repo: Callable[[str], Path],
+                                                     tmp_path: Path) -> None:
+    """No test passes before any change (an import fails): nothing is tried, the log says why."""
+    repo = fixture_repo("broken_baseline")
+    done = _run(repo, tmp_path, "--json")
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == "baseline_failed"
+    assert "numpy_not_installed_here" in report["reason"]
+    assert report["suggestions"] == [] and _branches(repo) == ["main"]
+
+
 def test_not_a_repository_is_a_clear_error(tmp_path: Path) -> None:
     """A folder that is not a git repository gets one clear error line."""
     (tmp_path / "plain").mkdir()

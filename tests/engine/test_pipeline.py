@@ -17,6 +17,7 @@ from bot.engine.pipeline import (
     build_trace_targets,
     choose_generation_modules,
     is_selectable,
+    last_error_lines,
 )
 from bot.generate.suggestion import FileChange, ModificationType, Suggestion
 from bot.perf.decision import Decision, Evidence
@@ -139,3 +140,15 @@ async def test_slow_steps_run_off_the_event_loop(tmp_path: Path,
     assert result.outcomes, "the redundant else should have been proposed"
     assert where == {"build_index": False, "generate_suggestions": False, "validate": False,
                      "commit": False}
+
+
+def test_a_failed_baseline_is_told_by_its_error_lines() -> None:
+    """pytest's `E` lines say what broke; without them, the log's last lines do."""
+    log = ("==== ERRORS ====\n___ ERROR collecting tests/test_a.py ___\n"
+           "ImportError while importing test module '/w/tests/test_a.py'.\n"
+           "E   ModuleNotFoundError: No module named 'numpy'\n"
+           "!!!! Interrupted: 1 error during collection !!!!\n1 error in 0.09s\n")
+    assert last_error_lines(log) == "ModuleNotFoundError: No module named 'numpy'"
+    assert last_error_lines("a\nb\n\nc\nd\ne\n") == "b | c | d | e"
+    assert last_error_lines("") == "the test command printed nothing"
+    assert last_error_lines("E   " + "x" * 2000).startswith("...")

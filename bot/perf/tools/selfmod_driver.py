@@ -54,12 +54,33 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, 9)
 
 
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Return the children's environment: ours, with the tools importable."""
+def child_env(tree: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Return the children's environment: ours, with the tools and the tree's code importable.
+
+    The repository is never installed in the sandbox (its code does not enter the image
+    build), so a src/ layout's packages are put on the path, as an install would make them.
+    """
     env = dict(os.environ)
-    env["PYTHONPATH"] = TOOLS + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    paths = [TOOLS, *([src] if (src := src_folder(tree)) else [])]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
     env.update(extra or {})
     return env
+
+
+def src_folder(tree: str) -> str | None:
+    """Return tree/src when it holds importable code (a module, or a folder of modules)."""
+    src = os.path.join(tree, "src")
+    if os.path.islink(src) or not os.path.isdir(src):
+        return None
+    for entry in os.scandir(src):
+        if entry.name.endswith(".py") and entry.is_file(follow_symlinks=False):
+            return src
+        if entry.is_dir(follow_symlinks=False) and any(
+                name.endswith(".py") for name in os.listdir(entry.path)):
+            return src
+    return None
 
 
 def tail(path: str) -> str:
@@ -99,7 +120,8 @@ def tests(spec: dict[str, Any]) -> dict[str, Any]:
         command = [sys.executable, os.path.join(TOOLS, "selfmod_profile.py"), profile_out,
                    tree, *command[1:]]
     log = os.path.join(SCRATCH, "tests.log")
-    code, wall, _, _ = run_child(command, tree, child_env(extra), float(spec["timeout"]), log)
+    code, wall, _, _ = run_child(command, tree, child_env(tree, extra), float(spec["timeout"]),
+                                 log)
     result: dict[str, Any] = {"exit_code": code, "wall_seconds": wall, "log_tail": tail(log),
                               "profiled": profiled}
     result.update(read_junit(junit))
@@ -144,8 +166,9 @@ def equiv(spec: dict[str, Any]) -> dict[str, Any]:
         json.dump(spec, handle)
     log = os.path.join(SCRATCH, "equiv.log")
     command = [sys.executable, os.path.join(TOOLS, "selfmod_calls.py"), "equiv", spec_path, out]
-    code, _, _, _ = run_child(command, os.path.abspath(spec["candidate"]), child_env(),
-                           float(spec["timeout"]), log)
+    candidate = os.path.abspath(spec["candidate"])
+    code, _, _, _ = run_child(command, candidate, child_env(candidate), float(spec["timeout"]),
+                              log)
     return {"exit_code": code, "functions": read_json(out), "log_tail": tail(log)}
 
 
@@ -181,7 +204,7 @@ class Side:
             command = shlex.split(self.spec["command"])
         with open(log, "wb"):
             pass
-        code, _, peak, cpu = run_child(command, self.tree, child_env(extra),
+        code, _, peak, cpu = run_child(command, self.tree, child_env(self.tree, extra),
                                        float(self.spec["run_timeout"]), log)
         if code != 0:
             self.failures += 1
