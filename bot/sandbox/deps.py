@@ -11,6 +11,7 @@ never enters the build) plus one generated requirements file for the metadata's 
 
 from __future__ import annotations
 
+import ast
 import configparser
 import os
 import re
@@ -68,14 +69,14 @@ def find_dependencies(root: Path, config: EnvConfig | None = None) -> Dependency
                      if n.endswith(".txt"))
               if _is_real_dir(finder.root / "requirements") else [])
     requirement_files = [rel for rel in [*top, *nested] if finder.add_requirements(rel)]
-    lines = [*finder.from_pyproject(config.extras), *finder.from_setup_cfg(config.extras)]
+    extras = tuple(dict.fromkeys([*config.extras, *finder.own_extras]))
+    lines = [*finder.from_pyproject(extras), *finder.from_setup_cfg(extras),
+             *finder.from_setup_py(extras)]
     if lines:
         finder.files[GENERATED] = ("\n".join(dict.fromkeys(lines)) + "\n").encode()
         requirement_files.append(GENERATED)
     for rel in config.extra_files:
         finder.add_file(_clean(rel, "extra file"))
-    if not requirement_files and not config.setup_command and _is_file(finder.root / "setup.py"):
-        finder.notes.append("setup.py is never run on the host: configure a setup command")
     return DependencySet(files=dict(sorted(finder.files.items())),
                          requirement_files=tuple(requirement_files),
                          setup_command=config.setup_command, notes=tuple(finder.notes))
@@ -88,6 +89,7 @@ class _Finder:
         self.root = root
         self.files: dict[str, bytes] = {}
         self.notes: list[str] = []
+        self.own_extras: list[str] = []  # extras a requirements file installs the project with
         self._size = 0
 
     def read(self, rel: str, limit: int = _MAX_FILE_BYTES) -> bytes | None:
@@ -157,6 +159,11 @@ class _Finder:
             return True
         if _is_local_path(requirement):
             self.notes.append(f"{rel}: dropped {line!r}: the repository's code is not installed")
+            # Its dependencies still are: `-e .[socks]` asks for those of the socks extra too.
+            if _inside(here, requirement.partition("[")[0]) == "":
+                extras = re.search(r"\[([^\]]*)\]", requirement)
+                self.own_extras.extend(
+                    x.strip() for x in (extras.group(1) if extras else "").split(",") if x.strip())
             return False
         return True
 
@@ -192,6 +199,55 @@ class _Finder:
         groups[""] = project.get("dependencies", [])
         return _expand(str(project.get("name", "")), groups, ("", *extras), "pyproject.toml")
 
+    def from_setup_py(self, extras: tuple[str, ...]) -> list[str]:
+        """Return the dependencies the `setup()` call of setup.py gives as literals.
+
+        Parsed, never run: a value computed at run time is left out, with a note.
+        """
+        data = self.read("setup.py")
+        if data is None:
+            return []
+        try:
+            tree = ast.parse(data)
+        except (SyntaxError, ValueError):
+            self.notes.append("setup.py: not Python 3 that parses; its dependencies are unread")
+            return []
+        call = _setup_call(tree)
+        if call is None:
+            self.notes.append("setup.py is never run and calls no setup(): list the "
+                              "dependencies in a requirements file, pyproject.toml or setup.cfg")
+            return []
+        # Module-level `name = <literal>` assignments a keyword may refer to (the last wins).
+        names = {target.id: stmt.value for stmt in tree.body if isinstance(stmt, ast.Assign)
+                 for target in stmt.targets if isinstance(target, ast.Name)}
+        groups: dict[str, object] = {}
+        project = ""
+        computed = False
+        for keyword in call.keywords:
+            key = keyword.arg
+            if key not in ("name", "extras_require", *_SETUP_GROUPS):
+                continue
+            try:
+                value = _literal(keyword.value, names)
+            except (ValueError, TypeError, SyntaxError, RecursionError):
+                if key != "name":
+                    computed = True
+                    self.notes.append(f"setup.py: {key} is computed when it runs, which it "
+                                      "never does here: list those in a requirements file")
+                continue
+            if key == "name":
+                project = value if isinstance(value, str) else ""
+            elif key == "extras_require" and isinstance(value, dict):
+                groups.update({str(k): _requirement_list(v) for k, v in value.items()})
+            elif key in _SETUP_GROUPS:
+                groups[_SETUP_GROUPS[key]] = _requirement_list(value)
+        found = _expand(project, groups, ("", *extras), "setup.py")
+        if not groups and not computed:
+            self.notes.append("setup.py is never run: its setup() call gives no dependencies "
+                              "as literals; list them in a requirements file, pyproject.toml "
+                              "or setup.cfg")
+        return found
+
     def from_setup_cfg(self, extras: tuple[str, ...]) -> list[str]:
         """Return the dependencies that setup.cfg declares as data."""
         data = self.read("setup.cfg")
@@ -209,6 +265,42 @@ class _Finder:
         lists = {key: value.splitlines() if isinstance(value, str) else value
                  for key, value in groups.items()}
         return _expand(name, lists, ("", *extras), "setup.cfg")
+
+
+_SETUP_GROUPS = {"install_requires": "", "tests_require": "tests"}
+
+
+def _setup_call(tree: ast.Module) -> ast.Call | None:
+    """Return the `setup(...)` (or `setuptools.setup(...)`) call of a setup.py."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else (
+                func.attr if isinstance(func, ast.Attribute) else "")
+            if name == "setup":
+                return node
+    return None
+
+
+def _requirement_list(value: object) -> list[str]:
+    """Return setup()'s requirements as a list of lines (setuptools also takes one string)."""
+    if isinstance(value, str):
+        return value.splitlines()
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return []
+
+
+def _literal(node: ast.expr, names: dict[str, ast.expr]) -> object:
+    """Return a literal value, following one module-level name; raise ValueError otherwise."""
+    if isinstance(node, ast.Name) and node.id in names:
+        node = names[node.id]
+    value = ast.literal_eval(node)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
+    return value
 
 
 def _expand(project: str, groups: dict[str, object], wanted: tuple[str, ...],

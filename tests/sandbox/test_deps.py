@@ -110,9 +110,44 @@ def test_setup_cfg_requirements_are_read(tmp_path: Path) -> None:
 
 
 def test_setup_py_alone_is_a_note_not_a_run(tmp_path: Path) -> None:
-    """A repository with only setup.py gets no dependencies and a note to configure a command."""
+    """A setup.py without a setup() call gives no dependencies and a note saying where to."""
     deps = find_dependencies(_write(tmp_path, {"setup.py": "import os; os.system('x')\n"}))
-    assert deps.is_empty and any("setup command" in note for note in deps.notes)
+    assert deps.is_empty and any("never run" in note for note in deps.notes)
+
+
+def test_setup_py_literals_are_read_never_run(tmp_path: Path) -> None:
+    """install_requires (a list or a module-level name), tests_require and the test extras of
+    setup() are read with ast; the file is not run."""
+    deps = find_dependencies(_write(tmp_path, {"setup.py": """
+import sys
+from setuptools import setup
+sys.exit("never run")
+requires = ["urllib3>=1.21,<3", "idna"]
+setup(name="webby", install_requires=requires, tests_require=("pytest-mock",),
+      extras_require={"test": ["pytest>=8"], "docs": ["sphinx"], "socks": ["PySocks"]})
+"""}))
+    assert deps.requirement_files == (GENERATED,)
+    assert deps.files[GENERATED].decode().splitlines() == [
+        "urllib3>=1.21,<3", "idna", "pytest>=8", "pytest-mock"]
+
+
+def test_setup_py_computed_values_are_a_note(tmp_path: Path) -> None:
+    """A value computed at run time cannot be read without running it: noted, left out."""
+    deps = find_dependencies(_write(tmp_path, {"setup.py": """
+from setuptools import setup
+setup(name="x", install_requires=open("reqs.txt").read().splitlines(),
+      tests_require="pytest")
+"""}))
+    assert deps.files[GENERATED].decode().splitlines() == ["pytest"]
+    assert any("install_requires is computed" in note for note in deps.notes)
+
+
+def test_setup_py_in_python_2_is_a_note(tmp_path: Path) -> None:
+    """A setup.py that does not parse as Python 3 is noted, and nothing else breaks."""
+    deps = find_dependencies(_write(tmp_path, {"setup.py": "print 'old'\n",
+                                               "requirements.txt": "attrs\n"}))
+    assert deps.requirement_files == ("requirements.txt",)
+    assert any("does not parse" in note or "not Python 3" in note for note in deps.notes)
 
 
 def test_a_configured_setup_command_and_extra_files(tmp_path: Path) -> None:
@@ -167,3 +202,14 @@ def test_a_fifo_named_like_a_requirements_file_is_skipped(tmp_path: Path) -> Non
     """Only regular files are read; a fifo never blocks the host."""
     os.mkfifo(tmp_path / "requirements.txt")
     assert find_dependencies(tmp_path).is_empty
+
+
+def test_installing_the_project_with_extras_asks_for_their_dependencies(tmp_path: Path) -> None:
+    """`-e .[socks]` is dropped (the code is not installed) but the socks extra's are kept."""
+    deps = find_dependencies(_write(tmp_path, {
+        "requirements/dev.txt": "-e ..[socks]\npytest\n",
+        "setup.py": 'from setuptools import setup\nsetup(name="web", install_requires=["idna"],'
+                    ' extras_require={"socks": ["PySocks"], "docs": ["sphinx"]})\n'}))
+    assert deps.requirement_files == ("requirements/dev.txt", GENERATED)
+    assert deps.files["requirements/dev.txt"] == b"pytest\n"
+    assert deps.files[GENERATED].decode().splitlines() == ["idna", "PySocks"]
