@@ -16,7 +16,7 @@ from bot.analysis.repoconfig import load_repo_config
 from bot.engine.gitrepo import head_commit, open_repository
 from bot.engine.pipeline import Pipeline, Progress, RunOptions, RunResult, export_snapshot
 from bot.engine.record import SessionStore
-from bot.engine.report import build_run_json, render_text
+from bot.engine.report import build_run_json, render_text, session_outcome
 from bot.errors import AnalysisError
 from bot.generate.llm import LLMProvider
 from bot.learning.adapt import Learning
@@ -135,9 +135,10 @@ async def _run_with_git(git: SafeGit, repo: Path, head: str, options: RunOptions
                 report = build_run_json(result)
                 approved = report["summary"]["approved"]
                 total = report["summary"]["suggestions"]
-                process_metrics().count_session(ModificationStatus.COMPLETED.value)
-                await store.finish(session_id, ModificationStatus.COMPLETED, report,
-                                   approved / total if total else None)
+                status, error = session_outcome(report)
+                process_metrics().count_session(status.value)
+                await store.finish(session_id, status, report,
+                                   approved / total if total else None, error=error)
         return report
     finally:
         await engine.dispose()

@@ -52,6 +52,8 @@ from bot.vcs.message import CommitFacts
 from bot.vcs.message import build_commit_message as build_vcs_message
 from bot.vcs.safegit import SafeGit
 
+# A run whose tests pass nowhere before any change: nothing could be verified.
+BASELINE_FAILED = "baseline_failed"
 STAGES = ("setup", "analysis", "generation", "validation", "sandbox_tests", "benchmarks",
           "commit")
 BRANCH_PREFIX = "self-mod/"
@@ -166,7 +168,7 @@ class Pipeline:
         if baseline is not None and baseline.passed == 0 and not baseline.succeeded:
             # Nothing passed (an import error at collection, a missing dependency): no change
             # could be proved, so say why instead of trying each one.
-            result.status = "baseline_failed"
+            result.status = BASELINE_FAILED
             result.reason = ("no test passed in the sandbox before any change ("
                              f"{'; '.join(baseline.failing_names()[:3])}), so nothing can be "
                              f"verified: {last_error_lines(baseline.log_tail)}")

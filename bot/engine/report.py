@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.engine.pipeline import STAGES, Outcome, RunResult
+from bot.engine.pipeline import BASELINE_FAILED, STAGES, Outcome, RunResult
 from bot.perf.decision import Evidence
 from bot.perf.sandboxed import BenchPlan, TestRun
+from bot.store.models import ModificationStatus
 
 REPORT_VERSION = 1
 _PROFILE_TOP = 10
@@ -123,3 +124,10 @@ def _suggestion_lines(item: dict[str, Any]) -> list[str]:
     if item["branch"]:
         lines.append(f"{'':<9} branch {item['branch']} ({str(item['commit'])[:12]})")
     return lines
+
+
+def session_outcome(report: dict[str, Any]) -> tuple[ModificationStatus, str | None]:
+    """Return how a finished run's session ends: failed, with why, when no test could run."""
+    if report["status"] == BASELINE_FAILED:
+        return ModificationStatus.FAILED, str(report["reason"])[:2000]
+    return ModificationStatus.COMPLETED, None

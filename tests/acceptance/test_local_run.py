@@ -155,6 +155,9 @@ def test_tests_that_cannot_run_stop_the_run_with_why(fixture_repo: Callable[[str
     assert report["status"] == "baseline_failed"
     assert "numpy_not_installed_here" in report["reason"]
     assert report["suggestions"] == [] and _branches(repo) == ["main"]
+    with sqlite3.connect(tmp_path / "run.db") as db:
+        status, error = db.execute("SELECT status, error FROM modification_sessions").fetchone()
+    assert status == "failed" and "numpy_not_installed_here" in error
 
 
 def test_not_a_repository_is_a_clear_error(tmp_path: Path) -> None:

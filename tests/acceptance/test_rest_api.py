@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +14,9 @@ from typing import Any
 import pytest
 
 from bot.settings import Settings, load_settings
-from bot.store.db import create_engine
+from bot.store.db import create_engine, create_sessionmaker
 from bot.store.migrate import upgrade
+from bot.store.models import ModificationSession
 from bot.web.app import create_app
 from bot.web.approval import mint_token
 
@@ -128,3 +130,24 @@ async def test_modification_rollback(aiohttp_client: Any, fixture_repo: Callable
     log = await (await client.get(f"/self-modify/modifications/{mid}", headers=AUTH)).json()
     assert log["rollback_reason"] == "Performance regression detected"
     assert _git(repo, "status", "--porcelain") == ""
+
+
+async def test_an_analysis_installs_the_repository_s_test_dependencies(
+        aiohttp_client: Any, fixture_repo: Callable[[str], Path], tmp_path: Path) -> None:
+    """The API builds the repository's environment (requirements.txt) as `selfmod run` does."""
+    repo = fixture_repo("needs_dependency")
+    settings = await _settings(tmp_path, 600)
+    client = await aiohttp_client(create_app(settings))
+    response = await client.post("/self-modify/analyze", headers=AUTH, json={
+        "codebase_path": str(repo), "modification_goals": ["improve_performance"],
+        "safety_level": "conservative"})
+    answer = await response.json()
+    assert response.status == 200 and answer["status"] == "completed", answer
+    engine = create_engine(settings.database_url)
+    async with create_sessionmaker(engine)() as db:
+        session = await db.get(ModificationSession, uuid.UUID(answer["analysis_id"]))
+    await engine.dispose()
+    assert session is not None
+    assert session.report["baseline_tests"] == {"passed": 1, "failed": [],
+                                                "seconds": session.report["baseline_tests"][
+                                                    "seconds"]}, session.report

@@ -21,12 +21,13 @@ from bot.analysis.repoconfig import load_repo_config
 from bot.engine.gitrepo import CommitRequest
 from bot.engine.pipeline import Pipeline, Progress, RunOptions, RunResult, export_snapshot
 from bot.engine.record import SessionStore, running_marker
-from bot.engine.report import build_run_json
+from bot.engine.report import build_run_json, session_outcome
 from bot.errors import GitError
 from bot.generate.llm import LLMProvider
 from bot.learning.adapt import Learning
 from bot.perf.sandboxed import PerfSandbox
 from bot.sandbox.connect import DEFAULT_DOCKER_HOST, open_docker
+from bot.sandbox.envimage import EnvImageBuilder
 from bot.sandbox.recorder import StoreRecorder
 from bot.sandbox.runner import SandboxRunner
 from bot.store.models import Agent, ModificationSafety, ModificationSession, ModificationStatus
@@ -113,11 +114,16 @@ async def run_analysis(state: ApiState, sessionmaker: async_sessionmaker[AsyncSe
                 config = replace(load_repo_config(base), goals=body.goals,
                                  safety_level=body.safety_level)
                 url = settings.docker_hosts[0] if settings.docker_hosts else DEFAULT_DOCKER_HOST
-                runner = SandboxRunner(open_docker(url), engine_url=url,
+                client = await asyncio.to_thread(open_docker, url)
+                # The repository's test dependencies, installed once per dependency set.
+                image = await EnvImageBuilder(client, engine_url=url,
+                                              index_url=settings.pip_index_url).ensure(
+                    base, settings.sandbox_image)
+                runner = SandboxRunner(client, engine_url=url,
                                        recorder=StoreRecorder(sessionmaker))
                 writer = ReviewBranchWriter(SignedCommitWriter(state.git, state.signing_key(),
                                                                state.author), session_id)
-                pipeline = Pipeline(perf=PerfSandbox(runner, settings.sandbox_image,
+                pipeline = Pipeline(perf=PerfSandbox(runner, image.image,
                                                      session_id=session_id),
                                     writer=writer, store=store, llm=LLMProvider(settings),
                                     progress=_progress(session_id),
@@ -135,5 +141,6 @@ async def run_analysis(state: ApiState, sessionmaker: async_sessionmaker[AsyncSe
             return
     report = build_run_json(result)
     total = report["summary"]["suggestions"]
-    await store.finish(session_id, ModificationStatus.COMPLETED, report,
-                       report["summary"]["approved"] / total if total else None)
+    status, error = session_outcome(report)
+    await store.finish(session_id, status, report,
+                       report["summary"]["approved"] / total if total else None, error=error)
