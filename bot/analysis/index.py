@@ -118,7 +118,11 @@ def _build(root: Path, cache_dir: Path | None, cache_key: str | None,
 
 
 def module_names(paths: Sequence[str], root_name: str) -> dict[str, tuple[str, bool]]:
-    """Name each file's module by climbing the folders that hold an `__init__.py`."""
+    """Name each file's module by climbing the folders that hold an `__init__.py`.
+
+    A folder without one below a package is a namespace portion of it (`flask/sansio/app.py`
+    is `flask.sansio.app`), and is climbed too.
+    """
     packages = {p.rpartition("/")[0] for p in paths if p.rpartition("/")[2] == "__init__.py"}
     root_is_package = "" in packages or "__init__.py" in paths
     names: dict[str, tuple[str, bool]] = {}
@@ -126,7 +130,8 @@ def module_names(paths: Sequence[str], root_name: str) -> dict[str, tuple[str, b
     for path in paths:
         parts = path[:-3].split("/")
         start = len(parts) - 1
-        while start > 0 and "/".join(parts[:start]) in packages:
+        while start > 0 and ("/".join(parts[:start]) in packages or any(
+                "/".join(parts[:above]) in packages for above in range(1, start))):
             start -= 1
         dotted = parts[start:]
         if start == 0 and root_is_package:

@@ -25,6 +25,15 @@ def test_module_names_follow_packages() -> None:
     assert names["b/conftest.py"] == ("conftest[b/conftest.py]", False)
 
 
+def test_a_folder_without_init_inside_a_package_is_part_of_it() -> None:
+    """`src/flask/sansio/app.py` (sansio has no __init__.py) imports as flask.sansio.app."""
+    names = module_names(["src/flask/__init__.py", "src/flask/sansio/app.py",
+                          "src/flask/sansio/deep/x.py", "scripts/tool/run.py"], "repo")
+    assert names["src/flask/sansio/app.py"] == ("flask.sansio.app", False)
+    assert names["src/flask/sansio/deep/x.py"] == ("flask.sansio.deep.x", False)
+    assert names["scripts/tool/run.py"] == ("run", False)  # no package above: as before
+
+
 def test_root_that_is_a_package_is_named_after_its_folder() -> None:
     """Analysing a package folder itself prefixes its name."""
     assert module_names(["__init__.py", "m.py"], "pkg")["m.py"] == ("pkg.m", False)
