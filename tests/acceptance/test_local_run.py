@@ -43,6 +43,14 @@ def _run(repo: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[
     return _selfmod(tmp_path, "run", str(repo), *args)
 
 
+def _report(repo: Path, tmp_path: Path, *, exit_code: int = 0) -> dict:
+    """Run `selfmod run --json` on repo, check its exit code, return the report."""
+    done = _run(repo, tmp_path, "--json")
+    assert done.returncode == exit_code, done.stderr
+    report: dict = json.loads(done.stdout)
+    return report
+
+
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-C", str(repo), *args],
                           capture_output=True, text=True, check=check)
@@ -125,9 +133,7 @@ def test_repository_without_tests_gets_no_proposal(fixture_repo: Callable[[str],
                                                    tmp_path: Path) -> None:
     """A repository with no tests gets no branch, and the report says why."""
     repo = fixture_repo("untested")
-    done = _run(repo, tmp_path, "--json")
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = _report(repo, tmp_path)
     assert report["status"] == "no_tests"
     assert "no tests" in report["reason"]
     assert report["suggestions"] == []
@@ -137,10 +143,7 @@ def test_repository_without_tests_gets_no_proposal(fixture_repo: Callable[[str],
 def test_src_layout_tests_import_the_code_under_src(fixture_repo: Callable[[str], Path],
                                                     tmp_path: Path) -> None:
     """The repository is never installed; its src/ packages are importable all the same."""
-    repo = fixture_repo("src_layout")
-    done = _run(repo, tmp_path, "--json")
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = _report(fixture_repo("src_layout"), tmp_path)
     assert report["status"] == "completed"
     assert report["baseline_tests"]["passed"] == 2 and report["baseline_tests"]["failed"] == []
 
@@ -149,9 +152,7 @@ def test_tests_that_cannot_run_stop_the_run_with_why(fixture_repo: Callable[[str
                                                      tmp_path: Path) -> None:
     """No test passes before any change (an import fails): nothing is tried, the log says why."""
     repo = fixture_repo("broken_baseline")
-    done = _run(repo, tmp_path, "--json")
-    assert done.returncode == 1, done.stderr
-    report = json.loads(done.stdout)
+    report = _report(repo, tmp_path, exit_code=1)
     assert report["status"] == "baseline_failed"
     assert "numpy_not_installed_here" in report["reason"]
     assert report["suggestions"] == [] and _branches(repo) == ["main"]
