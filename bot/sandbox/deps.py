@@ -215,7 +215,8 @@ class _Finder:
         call = _setup_call(tree)
         if call is None:
             self.notes.append("setup.py is never run and calls no setup(): list the "
-                              "dependencies in a requirements file, pyproject.toml or setup.cfg")
+                              "dependencies in a requirements file, pyproject.toml or setup.cfg, "
+                              "or configure a setup command")
             return []
         # Module-level `name = <literal>` assignments a keyword may refer to (the last wins).
         names = {target.id: stmt.value for stmt in tree.body if isinstance(stmt, ast.Assign)
@@ -233,7 +234,8 @@ class _Finder:
                 if key != "name":
                     computed = True
                     self.notes.append(f"setup.py: {key} is computed when it runs, which it "
-                                      "never does here: list those in a requirements file")
+                                      "never does here: list those in a requirements file, "
+                                      "or configure a setup command")
                 continue
             if key == "name":
                 project = value if isinstance(value, str) else ""
@@ -245,7 +247,7 @@ class _Finder:
         if not groups and not computed:
             self.notes.append("setup.py is never run: its setup() call gives no dependencies "
                               "as literals; list them in a requirements file, pyproject.toml "
-                              "or setup.cfg")
+                              "or setup.cfg, or configure a setup command")
         return found
 
     def from_setup_cfg(self, extras: tuple[str, ...]) -> list[str]:
