@@ -22,6 +22,7 @@ from bot.generate.suggestion import Suggestion
 from bot.metrics import process_metrics
 from bot.perf.decision import Decision, Measurement
 from bot.store.models import (
+    SESSION_STATUSES_IN_PROGRESS,
     Agent,
     CodeModification,
     ModificationMetric,
@@ -41,8 +42,6 @@ STALE_AFTER = timedelta(minutes=5)
 # Rows written before heartbeats existed have only their start (whose clock may be the
 # database's local time): they are given a day.
 UNMARKED_STALE_AFTER = timedelta(days=1)
-IN_PROGRESS = frozenset(set(ModificationStatus) - {
-    ModificationStatus.COMPLETED, ModificationStatus.FAILED, ModificationStatus.CANCELLED})
 _PERCENT_LIMIT = Decimal("999.99")
 _VALUE_LIMIT = Decimal("999999.9999")
 
@@ -132,7 +131,7 @@ class SessionStore:
                 async with self._sessionmaker() as db:
                     await db.execute(update(ModificationSession).where(
                         ModificationSession.id == session_id,
-                        ModificationSession.status.in_(IN_PROGRESS)).values(
+                        ModificationSession.status.in_(SESSION_STATUSES_IN_PROGRESS)).values(
                         report=running_marker()))
                     await db.commit()
             except SQLAlchemyError as exc:  # the next beat tries again; the run goes on
@@ -143,7 +142,7 @@ class SessionStore:
         async with self._sessionmaker() as db:
             done = await db.execute(update(ModificationSession).where(
                 ModificationSession.id == session_id,
-                ModificationSession.status.in_(IN_PROGRESS)).values(
+                ModificationSession.status.in_(SESSION_STATUSES_IN_PROGRESS)).values(
                 status=status, completed_at=_now(), error=error))
             await db.commit()
         return bool(getattr(done, "rowcount", 0))
@@ -158,7 +157,7 @@ class SessionStore:
         moment = now or _now()
         query = select(ModificationSession.id, ModificationSession.report,
                        ModificationSession.started_at).where(
-            ModificationSession.status.in_(IN_PROGRESS))
+            ModificationSession.status.in_(SESSION_STATUSES_IN_PROGRESS))
         if session_id is not None:
             query = query.where(ModificationSession.id == session_id)
         async with self._sessionmaker() as db:

@@ -230,7 +230,7 @@ class SandboxRunner:
         self._host_files = host_files
         self._recorder = recorder
         self._host_env = dict(host_env or {})
-        self._labels = owner_labels(owner)
+        self._labels = sandbox_labels(owner)
         self._clock = clock
 
     async def run(self, request: SandboxRequest) -> SandboxResult:
@@ -494,7 +494,7 @@ def put_work_copy(container: Container, volume_path: str | None, spool: IO[bytes
         raise SandboxError("the engine refused the work copy")
 
 
-def owner_labels(owner: str | None) -> dict[str, str]:
+def sandbox_labels(owner: str | None) -> dict[str, str]:
     """Return the labels that mark this process's containers, and an owner's when given."""
     labels = {}
     identity = process_identity()

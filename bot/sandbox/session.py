@@ -53,10 +53,10 @@ from bot.sandbox.runner import (
     build_env,
     create_work_volume,
     list_upper_dir,
-    owner_labels,
     put_work_copy,
     read_cgroup_memory,
     run_abortable,
+    sandbox_labels,
 )
 from bot.sandbox.violations import build_violations
 from bot.sandbox.workcopy import (
@@ -90,7 +90,7 @@ class SandboxSession:
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._client = client
         self._host_files = host_files  # as for SandboxRunner
-        self._labels = owner_labels(owner)
+        self._labels = sandbox_labels(owner)
         self._engine_url = engine_url
         self.image = image
         self.limits = limits or SandboxLimits()

@@ -63,6 +63,12 @@ class ModificationStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+# A session in one of these has ended; in any other it is still being worked on.
+FINISHED_SESSION_STATUSES = frozenset({ModificationStatus.COMPLETED, ModificationStatus.FAILED,
+                                       ModificationStatus.CANCELLED})
+SESSION_STATUSES_IN_PROGRESS = frozenset(ModificationStatus) - FINISHED_SESSION_STATUSES
+
+
 class SuggestionStatus(enum.StrEnum):
     """Where one code modification stands."""
 

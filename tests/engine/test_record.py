@@ -89,6 +89,15 @@ async def _set_report(engine: AsyncEngine, session_id: Any, report: Any, **value
         await db.commit()
 
 
+async def _silent_session(engine: AsyncEngine) -> tuple[SessionStore, Any, datetime]:
+    """Start a session whose last heartbeat is twice STALE_AFTER old; return it and when."""
+    store = SessionStore(create_sessionmaker(engine))
+    session_id = await store.start("/repo", ["fix_bugs"], "moderate", "abc")
+    old = datetime.now(UTC).replace(tzinfo=None) - STALE_AFTER * 2
+    await _set_report(engine, session_id, running_marker(old))
+    return store, session_id, old
+
+
 async def test_a_session_whose_process_died_is_closed_as_failed(
         migrated_engine: AsyncEngine) -> None:
     """Silent past STALE_AFTER: failed, naming its process; fresh and finished ones stay."""
@@ -129,20 +138,14 @@ async def test_a_session_without_a_heartbeat_is_given_a_day(migrated_engine: Asy
 
 async def test_starting_a_session_closes_abandoned_ones(migrated_engine: AsyncEngine) -> None:
     """The next run on any machine cleans up after a killed one."""
-    store = SessionStore(create_sessionmaker(migrated_engine))
-    dead = await store.start("/repo", ["fix_bugs"], "moderate", "abc")
-    old = datetime.now(UTC).replace(tzinfo=None) - STALE_AFTER * 2
-    await _set_report(migrated_engine, dead, running_marker(old))
+    store, dead, _ = await _silent_session(migrated_engine)
     await store.start("/repo", ["fix_bugs"], "moderate", "abc")
     assert (await _session(migrated_engine, dead)).status == ModificationStatus.FAILED
 
 
 async def test_a_running_session_keeps_its_heartbeat(migrated_engine: AsyncEngine) -> None:
     """While the block runs the heartbeat is renewed, so the reaper leaves the session alone."""
-    store = SessionStore(create_sessionmaker(migrated_engine))
-    session_id = await store.start("/repo", ["fix_bugs"], "moderate", "abc")
-    old = datetime.now(UTC).replace(tzinfo=None) - STALE_AFTER * 2
-    await _set_report(migrated_engine, session_id, running_marker(old))
+    store, session_id, old = await _silent_session(migrated_engine)
     async with store.running(session_id, every=0.02):
         await asyncio.sleep(0.3)
         assert await store.reap_abandoned() == []

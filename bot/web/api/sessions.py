@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.engine.record import SessionStore
 from bot.safety.score import SafetyLevel
 from bot.store.models import (
+    FINISHED_SESSION_STATUSES,
     CodeModification,
     ModificationMetric,
     ModificationSession,
-    ModificationStatus,
     SandboxExecution,
 )
 from bot.web.api.auth import api_view
@@ -27,8 +27,6 @@ from bot.web.keys import SESSIONS
 
 routes = web.RouteTableDef()
 
-FINISHED = frozenset({ModificationStatus.COMPLETED, ModificationStatus.FAILED,
-                      ModificationStatus.CANCELLED})
 _OUTPUT_TAIL = 2000
 
 
@@ -44,7 +42,7 @@ def number(value: Decimal | None) -> float | None:
 
 def is_finished(session: ModificationSession) -> bool:
     """Tell whether the analysis has ended (its suggestions will not change any more)."""
-    return session.status in FINISHED
+    return session.status in FINISHED_SESSION_STATUSES
 
 
 def build_metric_json(row: ModificationMetric) -> dict[str, Any]:
