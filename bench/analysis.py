@@ -7,7 +7,10 @@ CPU time it took (this process and its workers) and the load average before it, 
 machine is shared: wall time under load says little on its own.
 Three rounds by default, each on a fresh copy and a fresh cache, then the median, best and
 worst of each figure: on a shared machine one run can be a tenth off either way.
-Usage: .venv/bin/python -P bench/analysis.py [--keep] [--rounds N]
+The tree is the running Python's standard library unless --tree names another folder. The
+interpreter is printed first: its build (a statically linked, profile-guided build such as
+Debian's python3, or a default pyenv build linking libpython) changes every figure by a third.
+Usage: .venv/bin/python -P bench/analysis.py [--keep] [--rounds N] [--tree PATH]
 """
 
 from __future__ import annotations
@@ -39,12 +42,24 @@ TOOL_TIMEOUT = 900
 _ONE_LINE_DEF = re.compile(r"^def \w+\(.*\)( -> .+)?:[ \t]*$", re.MULTILINE)
 
 
-def _copy_stdlib(target: Path) -> Path:
-    source = Path(sysconfig.get_paths()["stdlib"])
+def _copy_tree(source: Path, target: Path) -> Path:
     tree = target / "Lib"
     shutil.copytree(source, tree, symlinks=True,
-                    ignore=shutil.ignore_patterns("site-packages", "__pycache__", "*.pyc"))
+                    ignore=shutil.ignore_patterns("site-packages", "dist-packages",
+                                                  "__pycache__", "*.pyc"))
     return tree
+
+
+def _interpreter() -> str:
+    """Describe the running interpreter: version, executable, and how libpython is linked."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        linked = "libpython linking unknown"
+    else:
+        linked = "links libpython shared" if "libpython3" in maps else "libpython static"
+    executable = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    return f"python {sys.version.split()[0]} ({executable}, {linked})"
 
 
 def _cpu() -> tuple[float, float]:
@@ -100,9 +115,11 @@ def _analyse(tree: Path, cache: Path) -> tuple[float, float, float, CodebaseInde
     return wall, own_after - own, workers_after - workers, index
 
 
-def _rename_imported(tree: Path) -> str:
+def _rename_imported(tree: Path) -> str | None:
     """Rename a function that other modules import (the table of names changes)."""
     path = tree / "shlex.py"
+    if not path.is_file():
+        return None  # another tree than the standard library
     path.write_text(path.read_text(encoding="utf-8").replace("def split(", "def split_words("),
                     encoding="utf-8")
     return "shlex.split -> shlex.split_words"
@@ -151,13 +168,18 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
     parser.add_argument("--rounds", type=int, default=3, help="cold and incremental rounds")
     parser.add_argument("--no-tools", action="store_true", help="skip ruff and bandit")
+    parser.add_argument("--tree", type=Path, help="analyse this folder instead of the "
+                        "running Python's standard library")
     args = parser.parse_args()
+    source = args.tree or Path(sysconfig.get_paths()["stdlib"])
+    if not source.is_dir():
+        parser.error(f"{source} is not a folder")
     work = Path(tempfile.mkdtemp(prefix="selfmod-bench-"))
     try:
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, work folder {work}")
+        print(f"{_interpreter()}, {os.cpu_count()} cores\ntree {source}, work folder {work}")
         figures: list[tuple[float, float]] = []
         for round_ in range(1, args.rounds + 1):
-            tree = _copy_stdlib(work / f"round-{round_}")  # a fresh copy: edits start over
+            tree = _copy_tree(source, work / f"round-{round_}")  # fresh: edits start over
             figures.append(_round(tree, work / f"index-cache-{round_}", round_))
             if round_ < args.rounds:
                 shutil.rmtree(tree)
@@ -212,6 +234,8 @@ def _round(tree: Path, cache: Path, round_: int) -> tuple[float, float]:
           f"{own:.2f} s (parsed {index.stats.parsed}, relinked {index.stats.relinked})  "
           f"({load})")
     what = _rename_imported(tree)
+    if what is None:
+        return stats.lines / cold, incremental
     load = _load()
     renamed, own, _, index = _analyse(tree, cache)
     print(f"  re-analysis after a rename others import ({what}): {renamed:.2f} s, CPU "

@@ -110,7 +110,10 @@ async def test_two_web_three_workers_run_each_job_once(
     assert len(event_jobs) == 270
     for job in jobs:
         if job.status == "superseded":
-            assert starts[job.id] == 0
+            # Only a queued job is superseded: one that never ran, or one that failed and
+            # waited for its retry (under load an analysis can fail; the newer push wins).
+            assert starts[job.id] == job.attempts, (job.id, job.attempts, job.last_error)
+            assert starts[job.id] == 0 or job.last_error is not None, job.id
             continue
         assert job.status == "done", (job.kind, job.status, job.last_error)
         assert starts[job.id] == 1 and job.attempts == 1, job.id
