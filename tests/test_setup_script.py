@@ -44,7 +44,7 @@ def test_the_default_prefers_debians_python3() -> None:
     assert version.stdout.strip() == "True"
     debian = Path("/usr/bin/python3")
     if debian.exists() and subprocess.run(
-            [debian, "-c", "import sys, venv; sys.exit(sys.version_info < (3, 11))"],
+            [debian, "-c", "import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))"],
             capture_output=True, check=False, timeout=60).returncode == 0:
         assert chosen == str(debian)
 
