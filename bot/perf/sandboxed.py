@@ -130,7 +130,7 @@ class MeasureSettings:
 
     min_pairs: int = 8  # the fewest the signed-rank test can decide on (stats.ALPHA)
     max_pairs: int = 30
-    budget_seconds: float = 20.0
+    budget_seconds: float = 20.0  # twice this for a slowdown not yet proven (stats)
     half_width: float = 0.03
     run_seconds: float = 0.2
     run_timeout: float = 120.0
@@ -229,7 +229,7 @@ class PerfSandbox:
         if plan.target is not None:
             spec["micro"] = {"module": plan.target.module, "local": plan.target.local,
                              "root": plan.target.import_root, "samples": list(plan.samples)}
-        limits = replace(self._limits, timeout=m.budget_seconds + 3 * m.run_timeout)
+        limits = replace(self._limits, timeout=2 * m.budget_seconds + 3 * m.run_timeout)
         result, data = await self._drive("ab", {"a": baseline, "b": candidate}, spec,
                                          "benchmark", modification_id, limits=limits)
         if data is None:

@@ -24,7 +24,9 @@ only asks at fixed looks (`LOOKS`: after 8, 12 and 20 pairs), never after every 
 an interval after each new pair and stopping on the first favourable one inflates the false
 positive rate well past the nominal 5%. Success needs the interval's lower bound at or over the
 improvement threshold (and the rank test to agree); futility is an upper bound under it, as long
-as the point estimate does not lean towards a slowdown that more pairs could still prove.
+as the point estimate does not lean towards a slowdown that more pairs could still prove. Such a
+lean also keeps a tight interval from ending the measurement, and extends the time budget up to
+twice (`out_of_time`).
 """
 
 from __future__ import annotations
@@ -229,11 +231,34 @@ def compare_pairs(pairs: Sequence[tuple[float, float]], *, seed: int = 0) -> Com
 
 
 def is_tight(pairs: Sequence[tuple[float, float]], *, half_width: float) -> bool:
-    """Tell whether the improvement's interval is narrower than 2 x half_width."""
+    """Tell whether the interval is narrower than 2 x half_width, and more pairs are moot.
+
+    A tight interval around a slowdown the rank test has not confirmed yet (one noisy pair of
+    eight is enough to deny it) is not the end: more pairs can still name it a regression.
+    """
     if len(pairs) < 2:
         return False
     comparison = compare_pairs(pairs)
-    return (comparison.high - comparison.low) / 2 <= half_width
+    return ((comparison.high - comparison.low) / 2 <= half_width
+            and not _slower_unproven(comparison))
+
+
+def out_of_time(pairs: Sequence[tuple[float, float]], *, elapsed: float,
+                budget: float) -> bool:
+    """Tell whether measuring must stop for time.
+
+    Past the budget it stops, unless the estimate leans slower without proof: then it may take
+    up to twice the budget, so that a slowdown is named as one rather than as no improvement.
+    """
+    if elapsed <= budget:
+        return False
+    if elapsed > 2 * budget or len(pairs) < 2:
+        return True
+    return not _slower_unproven(compare_pairs(pairs))
+
+
+def _slower_unproven(comparison: Comparison) -> bool:
+    return comparison.improvement < -NOISE_FLOOR and not comparison.significant_regression
 
 
 def decide_stop(pairs: Sequence[tuple[float, float]], *, threshold: float | None,
@@ -252,10 +277,7 @@ def decide_stop(pairs: Sequence[tuple[float, float]], *, threshold: float | None
         return None  # the threshold is still within reach
     # Approval is out of reach; whether the reason is a slowdown is settled unless the estimate
     # leans slower without proof yet.
-    leans_slower = comparison.improvement < -NOISE_FLOOR
-    if leans_slower and not comparison.significant_regression:
-        return None
-    return "futility"
+    return None if _slower_unproven(comparison) else "futility"
 
 
 def _median(values: Sequence[float]) -> float:

@@ -89,6 +89,7 @@ async def test_planted_slowdown_is_a_regression_19_of_20(perf_sandbox: PerfSandb
     assert samples
     plan = BenchPlan("micro", target=target, samples=samples)
     found = 0
+    missed = []
     for _ in range(20):
         # As the pipeline measures a performance suggestion: may stop early at a look.
         measured = await perf_sandbox.measure(baseline, candidate, plan,
@@ -99,7 +100,9 @@ async def test_planted_slowdown_is_a_regression_19_of_20(perf_sandbox: PerfSandb
             assert decision.safety_score < 0.5
             assert not decision.approved
             found += 1
-    assert found >= 19
+        else:
+            missed.append([(r.reason.value, r.detail) for r in decision.rejections])
+    assert found >= 19, missed
 
 
 async def test_identical_code_stopped_early_is_not_an_improvement_19_of_20(

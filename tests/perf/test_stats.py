@@ -15,6 +15,7 @@ from bot.perf.stats import (
     decide_stop,
     is_tight,
     log_ratios,
+    out_of_time,
     signed_rank_p,
     student_t_quantile,
 )
@@ -177,6 +178,39 @@ class TestIsTight:
     def test_one_pair_is_never_tight(self) -> None:
         """A single pair says nothing about spread."""
         assert not is_tight([(1.0, 0.5)], half_width=1.0)
+
+    def test_a_tight_slowdown_the_rank_test_denies_is_not_the_end(self) -> None:
+        """Seven pairs a fifth slower and one noisy faster one: tight, but not proven slower."""
+        pairs = [(1.0, 1.2), (1.0, 1.21), (1.0, 1.19), (1.0, 1.205), (1.0, 1.22), (1.0, 1.18),
+                 (1.0, 1.195), (1.0, 0.99)]
+        comparison = compare_pairs(pairs)
+        assert (comparison.high - comparison.low) / 2 <= 0.1
+        assert comparison.improvement < -0.02 and not comparison.significant_regression
+        assert not is_tight(pairs, half_width=0.1)
+        assert is_tight([*pairs[:7], (1.0, 1.215)], half_width=0.1)
+
+
+class TestOutOfTime:
+    SLOWER_UNPROVEN = [(1.0, 1.2), (1.0, 0.95), (1.2, 1.3), (0.9, 1.0), (1.1, 1.0),
+                       (1.0, 1.05), (1.0, 0.98), (1.1, 1.2)]
+
+    def test_within_the_budget_it_goes_on(self) -> None:
+        assert not out_of_time(_noisy_pairs(1.0, 8, seed=12), elapsed=19.0, budget=20.0)
+
+    def test_past_the_budget_it_stops(self) -> None:
+        """Identical code or a proven slowdown: nothing more to learn, the budget ends it."""
+        assert out_of_time(_noisy_pairs(1.0, 8, seed=12, noise=0.01), elapsed=21.0, budget=20.0)
+        proven = _noisy_pairs(1.25, 12, seed=13, noise=0.01)
+        assert compare_pairs(proven).significant_regression
+        assert out_of_time(proven, elapsed=21.0, budget=20.0)
+
+    def test_an_unproven_slowdown_gets_up_to_twice_the_budget(self) -> None:
+        pairs = self.SLOWER_UNPROVEN
+        assert compare_pairs(pairs).improvement < -0.02
+        assert not compare_pairs(pairs).significant_regression
+        assert not out_of_time(pairs, elapsed=21.0, budget=20.0)
+        assert not out_of_time(pairs, elapsed=39.0, budget=20.0)
+        assert out_of_time(pairs, elapsed=41.0, budget=20.0)
 
 
 def test_a_tight_one_percent_gain_is_under_the_noise_floor() -> None:

@@ -263,7 +263,9 @@ def ab(spec: dict[str, Any]) -> dict[str, Any]:
                                       half_width=float(spec["half_width"])):
             stopped = "tight"
             break
-        if enough and time.perf_counter() - started > float(spec["budget_seconds"]):
+        if enough and stats.out_of_time([(x, y) for x, y in pairs],
+                                         elapsed=time.perf_counter() - started,
+                                         budget=float(spec["budget_seconds"])):
             stopped = "budget"
             break
     return {"pairs": pairs, "rounds": rounds, "stopped": stopped,
