@@ -267,10 +267,8 @@ class _Run:
                                 daemon=True)
         child.start()
         sender.close()
-        done: list[Linked | None] = [None] * len(todo)
-        for i, entry in enumerate(todo):
-            if i % _CHILD_OF not in _CHILD_SLOTS:
-                done[i] = self._link(entry, resolver)
+        skip = set(theirs_at)
+        done = {i: self._link(entry, resolver) for i, entry in enumerate(todo) if i not in skip}
         try:
             rows, memo, answers, deps = marshal.loads(receiver.recv_bytes())
             theirs_linked = [Linked(*row) for row in rows]
@@ -283,9 +281,8 @@ class _Run:
         finally:
             receiver.close()
             child.join()
-        for i, linked in zip(theirs_at, theirs_linked, strict=True):
-            done[i] = linked
-        return done  # type: ignore[return-value]  # every position is filled above
+        done.update(zip(theirs_at, theirs_linked, strict=True))
+        return [done[i] for i in range(len(todo))]
 
     def _link_share(self, share: list[FileEntry], resolver: Resolver, sender: Connection,
                     ) -> None:

@@ -251,20 +251,19 @@ def ab(spec: dict[str, Any]) -> dict[str, Any]:
             stopped = "failures"
             break
         enough = len(pairs) >= int(spec["min_pairs"])
+        measured = [(x, y) for x, y in pairs]
         # The interval is consulted only at the fixed looks (see stats.decide_stop).
         looks = [int(n) for n in spec.get("looks") or stats.LOOKS]
         at_look = enough and len(pairs) in looks
-        settled = stats.decide_stop([(x, y) for x, y in pairs], threshold=spec.get("threshold"),
+        settled = stats.decide_stop(measured, threshold=spec.get("threshold"),
                                     looks=looks) if at_look else None
         if settled is not None:
             stopped = settled
             break
-        if at_look and stats.is_tight([(x, y) for x, y in pairs],
-                                      half_width=float(spec["half_width"])):
+        if at_look and stats.is_tight(measured, half_width=float(spec["half_width"])):
             stopped = "tight"
             break
-        if enough and stats.out_of_time([(x, y) for x, y in pairs],
-                                         elapsed=time.perf_counter() - started,
+        if enough and stats.out_of_time(measured, elapsed=time.perf_counter() - started,
                                          budget=float(spec["budget_seconds"])):
             stopped = "budget"
             break
